@@ -1,0 +1,306 @@
+"""System checks for ``RQ_QUEUES`` and ``RQ``, run by ``manage.py check``.
+
+Each message names the queue, the key and the fix. The ids are stable:
+a retired id is never reused.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
+
+from . import conf
+
+URL_SCHEMES = ("redis", "rediss", "unix", "embedded")
+
+
+@register("django_rq_lite")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    queues = getattr(settings, "RQ_QUEUES", None)
+    if queues is not None and not isinstance(queues, dict):
+        return [
+            Error(
+                f"RQ_QUEUES must be a dict of queue names to options, not "
+                f"{type(queues).__name__}.",
+                hint='For example: RQ_QUEUES = {"default": {"URL": '
+                '"redis://localhost:6379/0"}}.',
+                id="django_rq_lite.E001",
+            )
+        ]
+    messages = []
+    for name, options in conf.get_queues_setting().items():
+        messages.extend(check_queue(name, options))
+    messages.extend(check_global(conf.get_global_setting()))
+    return messages
+
+
+def check_queue(name: Any, options: Any) -> list:
+    """Return the problems of one ``RQ_QUEUES`` entry."""
+    if not isinstance(name, str) or not name:
+        return [
+            Error(
+                f"RQ_QUEUES has an invalid queue name {name!r}.",
+                hint="Queue names are non-empty strings.",
+                id="django_rq_lite.E002",
+            )
+        ]
+    if not isinstance(options, dict):
+        return [
+            Error(
+                f"RQ_QUEUES[{name!r}] must be a dict of options, not "
+                f"{type(options).__name__}.",
+                hint='Use {"URL": "redis://localhost:6379/0"} or similar.',
+                id="django_rq_lite.E001",
+            )
+        ]
+    where = f"RQ_QUEUES[{name!r}]"
+    messages = _check_keys(where, options, conf.QUEUE_KEYS, "django_rq_lite.E003")
+    messages += _check_types(where, options, conf.QUEUE_KEYS)
+    messages += _check_connection_source(where, options)
+    if isinstance(options.get("URL"), str):
+        messages += _check_url(where, options["URL"])
+    if isinstance(options.get("USE_REDIS_CACHE"), str):
+        messages += _check_cache(where, options["USE_REDIS_CACHE"])
+    if isinstance(options.get("SERIALIZER"), str):
+        messages += _check_import(
+            where, "SERIALIZER", conf.resolve_serializer_path(options["SERIALIZER"])
+        )
+    messages += _check_sentinels(where, options)
+    messages += _check_ttls(where, options)
+    if conf.uses_embedded(options):
+        messages.append(
+            Warning(
+                f"{where} uses the embedded Redis server, which is meant for "
+                "development, not production.",
+                hint="Point URL (or HOST and PORT) at a managed Redis server "
+                "in production.",
+                id="django_rq_lite.W001",
+            )
+        )
+    return messages
+
+
+def check_global(options: Any) -> list:
+    """Return the problems of the global ``RQ`` setting."""
+    if not isinstance(options, dict):
+        return [
+            Error(
+                f"RQ must be a dict, not {type(options).__name__}.",
+                hint='For example: RQ = {"WORKER_CLASS": "rq.SimpleWorker"}.',
+                id="django_rq_lite.E001",
+            )
+        ]
+    where = "RQ"
+    messages = _check_keys(where, options, conf.GLOBAL_KEYS, "django_rq_lite.E003")
+    messages += _check_types(where, options, conf.GLOBAL_KEYS)
+    for key in conf.CLASS_PATH_KEYS:
+        if isinstance(options.get(key), str):
+            messages += _check_import(where, key, options[key])
+    if isinstance(options.get("SERIALIZER"), str):
+        messages += _check_import(
+            where, "SERIALIZER", conf.resolve_serializer_path(options["SERIALIZER"])
+        )
+    for path in options.get("EXCEPTION_HANDLERS") or ():
+        messages += _check_import(where, "EXCEPTION_HANDLERS", path)
+    messages += _check_ttls(where, options)
+    return messages
+
+
+def _check_keys(where: str, options: dict, valid: dict, check_id: str) -> list:
+    messages = []
+    for key in options:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(str(key), list(valid), n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        messages.append(
+            Error(
+                f"{where} has an unknown key {key!r}.",
+                hint=f"{hint}Valid keys: {', '.join(sorted(valid))}.",
+                id=check_id,
+            )
+        )
+    return messages
+
+
+def _check_types(where: str, options: dict, valid: dict) -> list:
+    messages = []
+    for key, value in options.items():
+        types = valid.get(key)
+        if types is None or value is None:
+            continue
+        # bool is an int subclass, but True is no port number.
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if wrong_bool or not isinstance(value, types):
+            expected = " or ".join(t.__name__ for t in types)
+            messages.append(
+                Error(
+                    f"{where}[{key!r}] must be {expected}, not {value!r}.",
+                    hint=f"Set {key} to a {expected} value.",
+                    id="django_rq_lite.E004",
+                )
+            )
+    return messages
+
+
+def _check_connection_source(where: str, options: dict) -> list:
+    sources = [key for key in conf.CONNECTION_SOURCES if options.get(key)]
+    if len(sources) <= 1:
+        return []
+    return [
+        Error(
+            f"{where} names its Redis server in more than one way: "
+            f"{', '.join(sources)}.",
+            hint="Keep one of URL, HOST (with PORT and DB), SENTINELS or "
+            "USE_REDIS_CACHE.",
+            id="django_rq_lite.E005",
+        )
+    ]
+
+
+def _check_url(where: str, url: str) -> list:
+    if url == conf.EMBEDDED_URL:
+        return []
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric port.
+    except ValueError as error:
+        problem = str(error)
+    else:
+        if parts.scheme not in URL_SCHEMES:
+            problem = f"the scheme {parts.scheme!r} is not one of {URL_SCHEMES}"
+        elif parts.scheme != "unix" and not parts.hostname:
+            problem = "it has no host"
+        elif parts.scheme == "unix" and not parts.path:
+            problem = "it has no socket path"
+        elif (
+            parts.scheme != "unix"
+            and parts.path.strip("/")
+            and not (parts.path.strip("/").isdigit())
+        ):
+            problem = f"the database {parts.path.strip('/')!r} is not a number"
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"{where}['URL'] is not a valid Redis URL: {problem}.",
+            hint="Use redis://[[user]:password@]host[:port][/db], rediss:// "
+            "for TLS, unix:///path/to/socket, or embedded:// for the "
+            "development server.",
+            id="django_rq_lite.E006",
+        )
+    ]
+
+
+def _check_cache(where: str, alias: str) -> list:
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        return [
+            Error(
+                f"{where}['USE_REDIS_CACHE'] names the cache {alias!r}, which "
+                "is not in CACHES.",
+                hint=f"Add {alias!r} to CACHES or use one of: "
+                f"{', '.join(caches) or 'none'}.",
+                id="django_rq_lite.E007",
+            )
+        ]
+    backend = caches[alias].get("BACKEND", "")
+    if not backend.startswith("django_redis."):
+        return [
+            Error(
+                f"{where}['USE_REDIS_CACHE'] names the cache {alias!r}, whose "
+                f"backend {backend!r} is not django-redis.",
+                hint="Use django_redis.cache.RedisCache for that cache, or "
+                "give this queue its own URL.",
+                id="django_rq_lite.E008",
+            )
+        ]
+    return []
+
+
+def _check_import(where: str, key: str, path: str) -> list:
+    try:
+        import_string(path)
+    except ImportError as error:
+        return [
+            Error(
+                f"{where}[{key!r}] is {path!r}, which cannot be imported: {error}",
+                hint="Give the dotted path of an importable object"
+                + (', or "pickle" or "json"' if key == "SERIALIZER" else "")
+                + ".",
+                id="django_rq_lite.E009",
+            )
+        ]
+    return []
+
+
+def _check_sentinels(where: str, options: dict) -> list:
+    sentinels = options.get("SENTINELS")
+    if not sentinels:
+        if options.get("MASTER_NAME") or options.get("SENTINEL_KWARGS"):
+            return [
+                Error(
+                    f"{where} sets MASTER_NAME or SENTINEL_KWARGS without SENTINELS.",
+                    hint='Add SENTINELS = [("host", 26379), ...].',
+                    id="django_rq_lite.E010",
+                )
+            ]
+        return []
+    messages = []
+    if not isinstance(options.get("MASTER_NAME"), str):
+        messages.append(
+            Error(
+                f"{where} sets SENTINELS without MASTER_NAME.",
+                hint="Set MASTER_NAME to the monitored master's name.",
+                id="django_rq_lite.E010",
+            )
+        )
+    for address in sentinels if isinstance(sentinels, list | tuple) else ():
+        valid = (
+            isinstance(address, list | tuple)
+            and len(address) == 2
+            and isinstance(address[0], str)
+            and isinstance(address[1], int)
+        )
+        if not valid:
+            messages.append(
+                Error(
+                    f"{where}['SENTINELS'] has an invalid address {address!r}.",
+                    hint='Each address is a (host, port) pair: ("10.0.0.1", 26379).',
+                    id="django_rq_lite.E010",
+                )
+            )
+    return messages
+
+
+def _check_ttls(where: str, options: dict) -> list:
+    messages = []
+    for key in ("DEFAULT_RESULT_TTL", "DEFAULT_FAILURE_TTL"):
+        value = options.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < -1:
+            messages.append(
+                Error(
+                    f"{where}[{key!r}] is {value}, but a TTL is a number of "
+                    "seconds, 0 or -1.",
+                    hint="Use a positive number of seconds, 0 to keep nothing, "
+                    "or -1 to keep forever.",
+                    id="django_rq_lite.E011",
+                )
+            )
+    timeout = options.get("DEFAULT_TIMEOUT")
+    if timeout == 0 or (isinstance(timeout, int) and timeout < -1):
+        messages.append(
+            Error(
+                f"{where}['DEFAULT_TIMEOUT'] is {timeout}, which RQ rejects.",
+                hint="Use a positive number of seconds, a string such as "
+                '"5m", or -1 for no timeout.',
+                id="django_rq_lite.E011",
+            )
+        )
+    return messages

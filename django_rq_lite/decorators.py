@@ -1,0 +1,163 @@
+"""The ``@job`` decorator."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from rq import Queue
+from rq.job import Job
+
+from . import conf
+from .queues import SettingsDefaultsMixin, get_queue
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# @job argument name -> RQ's enqueue() keyword.
+OPTION_NAMES = {
+    "timeout": "job_timeout",
+    "result_ttl": "result_ttl",
+    "ttl": "ttl",
+    "failure_ttl": "failure_ttl",
+    "retry": "retry",
+    "on_success": "on_success",
+    "on_failure": "on_failure",
+    "on_stopped": "on_stopped",
+    "meta": "meta",
+    "description": "description",
+    "at_front": "at_front",
+}
+
+SETTINGS_DEFAULTS = {
+    "job_timeout": "DEFAULT_TIMEOUT",
+    "result_ttl": "DEFAULT_RESULT_TTL",
+    "failure_ttl": "DEFAULT_FAILURE_TTL",
+}
+
+
+class UnimportableFunctionError(ValueError):
+    """A function that a worker process could not import by its path."""
+
+
+def check_importable(func: Any) -> None:
+    """Raise ``UnimportableFunctionError`` unless a worker can import ``func``.
+
+    RQ stores a function as ``module.qualname``, so lambdas, functions nested
+    in other functions and functions of the ``__main__`` script cannot run
+    in a worker. Strings (dotted paths) and bound methods are left to RQ.
+    """
+    if isinstance(func, str) or not callable(func):
+        return
+    target = getattr(func, "__wrapped__", func)
+    name = getattr(target, "__qualname__", None)
+    module = getattr(target, "__module__", None)
+    if name is None or hasattr(target, "__self__"):
+        return
+    reason = None
+    if target.__name__ == "<lambda>":
+        reason = "it is a lambda"
+    elif "<locals>" in name:
+        reason = "it is defined inside another function"
+    elif module == "__main__":
+        reason = "it is defined in the __main__ script"
+    if reason:
+        raise UnimportableFunctionError(
+            f"Cannot enqueue {module}.{name}: {reason}, so a worker could not "
+            "import it. Move it to the top level of an importable module."
+        )
+
+
+class JobFunction(Generic[P, R]):
+    """A function that runs inline when called and in a worker when delayed."""
+
+    def __init__(
+        self, func: Callable[P, R], queue: str | Queue, options: dict[str, Any]
+    ) -> None:
+        check_importable(func)
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.queue = queue
+        self.options = options
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<JobFunction {self.func.__module__}.{self.func.__qualname__}>"
+
+    def get_queue(self) -> Queue:
+        """Return the queue, built from settings at call time, not import."""
+        if isinstance(self.queue, Queue):
+            return self.queue
+        return get_queue(self.queue)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Enqueue a call; RQ's options (``job_timeout``...) override @job's."""
+        return self.get_queue().enqueue(self.func, *args, **self._merge(kwargs))
+
+    def enqueue_in(self, delta: timedelta, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Schedule a call ``delta`` from now; a worker needs the scheduler."""
+        return self.get_queue().enqueue_in(
+            delta, self.func, *args, **self._merge(kwargs)
+        )
+
+    def enqueue_at(self, when: datetime, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Schedule a call at ``when`` (an aware datetime, or naive in UTC)."""
+        return self.get_queue().enqueue_at(
+            when, self.func, *args, **self._merge(kwargs)
+        )
+
+    def _merge(self, call_kwargs: dict[str, Any]) -> dict[str, Any]:
+        merged = dict(call_kwargs)
+        for name, value in self.options.items():
+            merged.setdefault(OPTION_NAMES[name], value)
+        queue = self.queue
+        if isinstance(queue, Queue) and not isinstance(queue, SettingsDefaultsMixin):
+            # A plain RQ queue knows nothing of RQ_QUEUES, so its settings
+            # defaults are applied here, by its name.
+            for option, key in SETTINGS_DEFAULTS.items():
+                if merged.get(option) is None:
+                    merged[option] = conf.get_job_default(queue.name, key)
+        return merged
+
+
+@overload
+def job(func_or_queue: Callable[P, R]) -> JobFunction[P, R]: ...
+
+
+@overload
+def job(
+    func_or_queue: str | Queue | None = None, **options: Any
+) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+
+
+def job(func_or_queue=None, **options):
+    """Turn a function into a job: ``f(...)`` runs inline, ``f.delay(...)``
+    enqueues it.
+
+    Forms: ``@job``, ``@job("high")``, ``@job(queue)``, and with options
+    ``@job("high", timeout=60, result_ttl=..., ttl=..., failure_ttl=...,
+    retry=Retry(max=3), on_success=..., on_failure=..., on_stopped=...,
+    meta={...}, description=..., at_front=True)``. An option that is not
+    given comes from the queue's settings, then from RQ's defaults.
+    """
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"@job got unknown option(s) {', '.join(unknown)}. "
+            f"Valid options: {', '.join(OPTION_NAMES)}."
+        )
+    if callable(func_or_queue) and not isinstance(func_or_queue, Queue):
+        return JobFunction(func_or_queue, "default", options)
+
+    queue = func_or_queue if func_or_queue is not None else "default"
+    if not isinstance(queue, str | Queue):
+        raise TypeError(f"@job expects a queue name or an RQ Queue, got {queue!r}.")
+
+    def decorator(func: Callable[P, R]) -> JobFunction[P, R]:
+        return JobFunction(func, queue, options)
+
+    return decorator

@@ -1,0 +1,122 @@
+"""RQ workers built from settings, with Django database connection care."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+from typing import Any
+
+from django.db import close_old_connections, connections
+from rq import Worker
+from rq.job import Job, JobStatus
+from rq.worker import SimpleWorker
+
+from . import conf
+from .queues import get_queues, resolve_class
+
+logger = logging.getLogger("django_rq_lite.worker")
+
+
+class DjangoWorkerMixin:
+    """Keep Django's database connections sound around every job.
+
+    The worker closes its connections before it forks a work-horse, so a
+    horse never shares a socket with its parent, and discards unusable or
+    expired connections before and after each job, so a lost database
+    connection fails at most one job. On a cold shutdown (a second SIGTERM
+    or SIGINT) the killed job is moved to the failed registry with the
+    reason, instead of staying "started" until registry cleanup.
+    """
+
+    def execute_job(self, job: Job, queue: Any) -> Any:
+        if not isinstance(self, SimpleWorker):
+            connections.close_all()
+        return super().execute_job(job, queue)
+
+    def perform_job(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> bool:
+        close_old_connections()
+        try:
+            return super().perform_job(job, queue, *args, **kwargs)
+        finally:
+            close_old_connections()
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        job = self.get_current_job() if self.horse_pid else None
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if job is not None:
+                self._fail_killed_job(job, signum)
+            raise
+
+    def _fail_killed_job(self, job: Job, signum: int) -> None:
+        try:
+            if job.get_status(refresh=True) != JobStatus.STARTED:
+                return
+            queue = self.queue_class(
+                job.origin, connection=self.connection, serializer=self.serializer
+            )
+            reason = (
+                f"Job killed by a cold shutdown of worker {self.name}: it "
+                f"received {signal.Signals(signum).name} twice."
+            )
+            self.handle_job_failure(job, queue=queue, exc_string=reason)
+            logger.warning("Failed killed job job_id=%s worker=%s", job.id, self.name)
+        except Exception:
+            logger.exception(
+                "Could not move killed job to the failed registry job_id=%s "
+                "worker=%s; registry cleanup will move it later",
+                job.id,
+                self.name,
+            )
+
+
+@functools.cache
+def with_django(worker_class: type[Worker]) -> type[Worker]:
+    """Return a subclass of ``worker_class`` with the Django mixin."""
+    if issubclass(worker_class, DjangoWorkerMixin):
+        return worker_class
+    return type(worker_class.__name__, (DjangoWorkerMixin, worker_class), {})
+
+
+def get_worker(
+    *queue_names: str,
+    worker_class: type[Worker] | str | None = None,
+    queue_class: Any = None,
+    job_class: Any = None,
+    serializer: Any = None,
+    **kwargs: Any,
+) -> Worker:
+    """Return a worker for ``queue_names`` (default: ``default``), in order.
+
+    Other keyword arguments go to the worker class, such as ``name`` or
+    ``worker_ttl``. The ``RQ`` setting's ``EXCEPTION_HANDLERS`` are added.
+    """
+    queue_options = {
+        "queue_class": queue_class,
+        "job_class": job_class,
+        "serializer": serializer,
+    }
+    queues = get_queues(*queue_names, **queue_options)
+    serializers = {queue.serializer for queue in queues}
+    if len(serializers) > 1 and serializer is None:
+        raise ValueError(
+            "Queues "
+            + ", ".join(repr(queue.name) for queue in queues)
+            + " use different serializers, but one worker reads jobs with one. "
+            "Give them the same SERIALIZER or start a worker for each."
+        )
+    klass = with_django(resolve_class(worker_class, "WORKER_CLASS", Worker))
+    handlers = conf.get_exception_handlers() + list(
+        kwargs.pop("exception_handlers", None) or []
+    )
+    return klass(
+        queues,
+        connection=queues[0].connection,
+        queue_class=type(queues[0]),
+        job_class=queues[0].job_class,
+        serializer=queues[0].serializer,
+        exception_handlers=handlers or None,
+        **kwargs,
+    )
