@@ -13,10 +13,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.utils.module_loading import import_string
+from rq.exceptions import TimeoutFormatError
+from rq.utils import parse_timeout
 
 from . import conf
 
 URL_SCHEMES = ("redis", "rediss", "unix", "embedded")
+
+# Values of these keys may hold passwords, so messages show only their type.
+SECRET_KEYS = ("PASSWORD", "SSL_PASSWORD", "CONNECTION_KWARGS", "SENTINEL_KWARGS")
 
 
 @register("django_rq_lite")
@@ -71,6 +76,7 @@ def check_queue(name: Any, options: Any) -> list:
             where, "SERIALIZER", conf.resolve_serializer_path(options["SERIALIZER"])
         )
     messages += _check_sentinels(where, options)
+    messages += _check_ssl(where, options)
     messages += _check_ttls(where, options)
     if conf.uses_embedded(options):
         messages.append(
@@ -138,10 +144,11 @@ def _check_types(where: str, options: dict, valid: dict) -> list:
         wrong_bool = isinstance(value, bool) and bool not in types
         if wrong_bool or not isinstance(value, types):
             expected = " or ".join(t.__name__ for t in types)
+            shown = type(value).__name__ if key in SECRET_KEYS else repr(value)
             messages.append(
                 Error(
-                    f"{where}[{key!r}] must be {expected}, not {value!r}.",
-                    hint=f"Set {key} to a {expected} value.",
+                    f"{where}[{key!r}] must be {expected}, not {shown}.",
+                    hint=f"Change {key} to a value of type {expected}.",
                     id="django_rq_lite.E004",
                 )
             )
@@ -173,7 +180,9 @@ def _check_url(where: str, url: str) -> list:
     except ValueError as error:
         problem = str(error)
     else:
-        if parts.scheme not in URL_SCHEMES:
+        if parts.scheme == "embedded":
+            problem = f"the embedded server takes no address, use {conf.EMBEDDED_URL}"
+        elif parts.scheme not in URL_SCHEMES:
             problem = f"the scheme {parts.scheme!r} is not one of {URL_SCHEMES}"
         elif parts.scheme != "unix" and not parts.hostname:
             problem = "it has no host"
@@ -210,7 +219,8 @@ def _check_cache(where: str, alias: str) -> list:
                 id="django_rq_lite.E007",
             )
         ]
-    backend = caches[alias].get("BACKEND", "")
+    cache = caches[alias]
+    backend = cache.get("BACKEND", "") if isinstance(cache, dict) else ""
     if not backend.startswith("django_redis."):
         return [
             Error(
@@ -267,6 +277,7 @@ def _check_sentinels(where: str, options: dict) -> list:
             and len(address) == 2
             and isinstance(address[0], str)
             and isinstance(address[1], int)
+            and not isinstance(address[1], bool)
         )
         if not valid:
             messages.append(
@@ -277,6 +288,23 @@ def _check_sentinels(where: str, options: dict) -> list:
                 )
             )
     return messages
+
+
+def _check_ssl(where: str, options: dict) -> list:
+    ssl_keys = [key for key in conf.SSL_KEYS if key in options]
+    url = options.get("URL")
+    if not ssl_keys or options.get("SSL"):
+        return []
+    if isinstance(url, str) and url.startswith("rediss://"):
+        return []
+    return [
+        Error(
+            f"{where} sets {', '.join(ssl_keys)} but does not use TLS, so "
+            "they would be ignored.",
+            hint='Set "SSL": True, or use a rediss:// URL.',
+            id="django_rq_lite.E012",
+        )
+    ]
 
 
 def _check_ttls(where: str, options: dict) -> list:
@@ -294,10 +322,16 @@ def _check_ttls(where: str, options: dict) -> list:
                 )
             )
     timeout = options.get("DEFAULT_TIMEOUT")
-    if timeout == 0 or (isinstance(timeout, int) and timeout < -1):
+    if isinstance(timeout, bool) or not isinstance(timeout, int | str):
+        return messages
+    try:
+        seconds = parse_timeout(timeout)
+    except TimeoutFormatError:
+        seconds = None
+    if seconds is None or seconds == 0 or seconds < -1:
         messages.append(
             Error(
-                f"{where}['DEFAULT_TIMEOUT'] is {timeout}, which RQ rejects.",
+                f"{where}['DEFAULT_TIMEOUT'] is {timeout!r}, which RQ rejects.",
                 hint="Use a positive number of seconds, a string such as "
                 '"5m", or -1 for no timeout.',
                 id="django_rq_lite.E011",
