@@ -1,4 +1,4 @@
-"""Background jobs of the sign-up app; a worker imports them by path."""
+"""Background jobs of the sign-up app, which a worker imports by path."""
 
 import logging
 

@@ -3,9 +3,9 @@ from django.utils import timezone
 
 
 class BlockedDomain(models.Model):
-    """A mail domain that the confirmation job refuses to send to.
+    """A mail domain that the confirmation job does not send to.
 
-    Staff edit the list in the admin; deleting a row lets failed jobs for
+    Staff edit the list in the admin. Deleting a row lets the failed jobs of
     that domain succeed when they are requeued.
     """
 

@@ -1,0 +1,145 @@
+"""The README's demo command, run for real with the embedded Redis server."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import PROJECT_DIR, project_env, wait_until_answers
+from tests.redis_server import free_port
+
+pytestmark = pytest.mark.slow
+
+DEMO = PROJECT_DIR / "demo.py"
+PID_LINE = re.compile(r"\(pid (\d+)\)")
+READY_LINE = "Press Ctrl-C to stop."
+TIMEOUT = 60
+
+
+def demo_command(port: int, *extra: str) -> list[str]:
+    return [sys.executable, str(DEMO), "--no-install", "--port", str(port), *extra]
+
+
+def process_gone(pid: int) -> bool:
+    """Tell whether ``pid`` has exited; a zombie counts as exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def started_pids(output: str) -> list[int]:
+    return [int(pid) for pid in PID_LINE.findall(output)]
+
+
+class LineReader:
+    """Collect a process's output lines in a thread, to wait with a timeout."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,))
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                return False
+            self.lines.append(line)
+            if text in line:
+                return True
+        return False
+
+    def rest(self, timeout: float = 10) -> str:
+        self._thread.join(timeout)
+        while not self._queue.empty():
+            line = self._queue.get()
+            if line is not None:
+                self.lines.append(line)
+        return "".join(self.lines)
+
+
+def test_demo_check_starts_and_stops(tmp_path):
+    env = project_env(tmp_path, redis_url=None)
+    completed = subprocess.run(
+        demo_command(free_port(), "--check"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "Check passed" in output
+    pids = started_pids(output)
+    # The embedded server, the worker and the web server.
+    assert len(pids) == 3, output
+    assert [pid for pid in pids if not process_gone(pid)] == []
+    assert not (tmp_path / "embedded" / "redis.sock").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_demo_stops_children_on_signal(tmp_path, signum):
+    env = project_env(tmp_path, redis_url=None)
+    port = free_port()
+    process = subprocess.Popen(
+        demo_command(port),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    reader = LineReader(process.stdout)
+    try:
+        assert reader.wait_for(READY_LINE, TIMEOUT), reader.rest()
+        wait_until_answers(f"http://127.0.0.1:{port}/signups/", 10)
+        pids = started_pids("".join(reader.lines))
+        process.send_signal(signum)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = reader.rest()
+    assert code == 0, output
+    assert len(pids) == 3, output
+    assert [pid for pid in pids if not process_gone(pid)] == []
+    assert not (tmp_path / "embedded" / "redis.sock").exists()
+
+
+def test_demo_rejects_busy_port(tmp_path):
+    env = project_env(tmp_path, redis_url=None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        completed = subprocess.run(
+            demo_command(port, "--check"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    assert completed.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is not free" in completed.stderr
