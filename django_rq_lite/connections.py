@@ -56,9 +56,10 @@ def describe_connection(options: dict[str, Any]) -> dict[str, Any]:
         return {"embedded": True, "socket": str(path), "db": options.get("DB", 0)}
     if options.get("URL"):
         parts = urlsplit(options["URL"])
-        db = parts.path.lstrip("/") or options.get("DB", 0)
         if parts.scheme == "unix":
             return {"socket": parts.path, "db": options.get("DB", 0)}
+        path_db = parts.path.strip("/")
+        db = int(path_db) if path_db.isdigit() else options.get("DB", 0)
         return {"host": parts.hostname, "port": parts.port or 6379, "db": db}
     return {
         "host": options.get("HOST", "localhost"),
@@ -73,13 +74,21 @@ def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     for key in ("HOST", "PORT", "DB", "USERNAME", "PASSWORD", "SOCKET_TIMEOUT"):
         if key in options:
             kwargs[key.lower()] = options[key]
-    if options.get("SSL"):
+    if uses_ssl(options):
         kwargs["ssl"] = True
-    for key in conf.SSL_KEYS:
-        if key in options:
-            kwargs[key.lower()] = options[key]
+        for key in conf.SSL_KEYS:
+            if key in options:
+                kwargs[key.lower()] = options[key]
     kwargs.update(options.get("CONNECTION_KWARGS") or {})
     return kwargs
+
+
+def uses_ssl(options: dict[str, Any]) -> bool:
+    """Tell whether a queue's connection uses TLS (``SSL`` or ``rediss://``)."""
+    url = options.get("URL")
+    return bool(options.get("SSL")) or (
+        isinstance(url, str) and url.startswith("rediss://")
+    )
 
 
 def _cache_key(options: dict[str, Any]) -> tuple:
@@ -105,14 +114,20 @@ def _build_client(options: dict[str, Any]) -> redis.Redis:
     kwargs = client_kwargs(options)
     if conf.uses_embedded(options):
         path = embedded.ensure_server(conf.get_embedded_dir())
-        for key in ("host", "port", "ssl"):
-            kwargs.pop(key, None)
+        # A unix socket has no host, port or TLS.
+        for key in list(kwargs):
+            if key in ("host", "port") or key.startswith("ssl"):
+                del kwargs[key]
         return redis.Redis(unix_socket_path=str(path), **kwargs)
     if options.get("SENTINELS"):
         return _sentinel_master(options, kwargs)
     if options.get("URL"):
         for key in ("host", "port"):
             kwargs.pop(key, None)
+        # from_url() picks the connection class from the scheme alone, and a
+        # plain Connection rejects the ssl argument, so SSL picks it here.
+        if kwargs.pop("ssl", False):
+            kwargs.setdefault("connection_class", redis.SSLConnection)
         return redis.Redis.from_url(options["URL"], **kwargs)
     return redis.Redis(**kwargs)
 
