@@ -224,18 +224,22 @@ class Demo:
                 )
 
     def print_banner(self) -> None:
+        from django.urls import reverse
+
         redis = describe_redis()
+        failed = reverse("admin:django_rq_lite_queue_jobs", args=["default", "failed"])
         print(
             "\nThe demo is running.\n"
             f"  Sign-up form:  {self.url}\n"
             f"  Submissions:   {self.url}signups/\n"
             f"  Admin:         {self.url}admin/\n"
             f"  Admin login:   user {ADMIN_USERNAME}, password {ADMIN_PASSWORD}\n"
+            f"  Failed jobs:   {self.url}{failed.lstrip('/')}\n"
             f"  Redis:         {redis}\n"
             "Sign up with any address, then with one at blocked.example: that "
             "job fails.\nIn the admin, delete blocked.example under Blocked "
-            "domains, then requeue the\nfailed job from the Background jobs "
-            "pages. Press Ctrl-C to stop.\n",
+            "domains, then requeue the\nfailed job from "
+            "its page under Failed jobs. Press Ctrl-C to stop.\n",
             flush=True,
         )
 
