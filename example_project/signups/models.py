@@ -45,6 +45,7 @@ class Signup(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        verbose_name = "sign-up"
 
     def __str__(self):
         return f"{self.name} <{self.email}>"

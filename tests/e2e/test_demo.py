@@ -99,7 +99,9 @@ def test_demo_check_starts_and_stops(tmp_path):
     assert not (tmp_path / "embedded" / "redis.sock").exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
 def test_demo_stops_children_on_signal(tmp_path, signum):
     env = project_env(tmp_path, redis_url=None)
     port = free_port()

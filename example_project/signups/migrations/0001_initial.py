@@ -63,6 +63,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "ordering": ["-created_at", "-pk"],
+                "verbose_name": "sign-up",
             },
         ),
     ]
