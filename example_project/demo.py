@@ -283,6 +283,9 @@ def describe_redis() -> str:
 
 def check_port_free(port: int) -> None:
     with socket.socket() as sock:
+        # runserver sets SO_REUSEADDR too, so connections of a previous run
+        # that linger in TIME_WAIT do not count as a busy port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as error:

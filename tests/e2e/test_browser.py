@@ -1,7 +1,9 @@
 """The example project in a real headless Chromium, driven by Playwright.
 
-The test also saves the README's screenshots to ``docs/screenshots/``.
-Chromium comes from the system (``/usr/bin/chromium``, Debian's package),
+The test takes screenshots of the failed-jobs and job pages. With
+``RQ_LITE_UPDATE_SCREENSHOTS=1`` it saves them to ``docs/screenshots/`` for the
+README, else to a temporary directory, so a test run leaves the repository
+unchanged. Chromium comes from the system (``/usr/bin/chromium``, Debian's package),
 never from ``playwright install``.
 """
 
@@ -19,7 +21,7 @@ from tests.e2e.helpers import REPO_DIR, run_burst_worker
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT_DIR = REPO_DIR / "docs" / "screenshots"
+README_SCREENSHOT_DIR = REPO_DIR / "docs" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -57,7 +59,15 @@ def page(tmp_path):
             context.close()
 
 
-def test_browser_requeue_after_fix(example_site, page):
+@pytest.fixture
+def screenshot_dir(tmp_path):
+    if os.environ.get("RQ_LITE_UPDATE_SCREENSHOTS") == "1":
+        README_SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        return README_SCREENSHOT_DIR
+    return tmp_path
+
+
+def test_browser_requeue_after_fix(example_site, page, screenshot_dir):
     from playwright.sync_api import expect
 
     base = example_site.base_url
@@ -79,14 +89,13 @@ def test_browser_requeue_after_fix(example_site, page):
     )
 
     page.get_by_role("link", name="Failed jobs").click()
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     failed_row = page.locator("#result_list tbody tr").first
     expect(failed_row).to_contain_text("DomainBlocked")
-    page.screenshot(path=SCREENSHOT_DIR / "failed-jobs.png", full_page=True)
+    page.screenshot(path=screenshot_dir / "failed-jobs.png", full_page=True)
 
     failed_row.get_by_role("link").click()
     expect(page.locator("pre.rq-lite-traceback")).to_contain_text("DomainBlocked")
-    page.screenshot(path=SCREENSHOT_DIR / "job.png", full_page=True)
+    page.screenshot(path=screenshot_dir / "job.png", full_page=True)
     job_url = page.url
 
     # Fix the cause: delete the blocked domain in the admin.
@@ -107,3 +116,5 @@ def test_browser_requeue_after_fix(example_site, page):
     )
     page.goto(f"{base}/signups/")
     expect(page.locator("tr", has_text="bob@blocked.example")).to_contain_text("Sent")
+    for name in ("failed-jobs.png", "job.png"):
+        assert (screenshot_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -99,6 +99,23 @@ def test_demo_check_starts_and_stops(tmp_path):
     assert not (tmp_path / "embedded" / "redis.sock").exists()
 
 
+def test_demo_check_uses_redis_url(tmp_path, redis_url):
+    env = project_env(tmp_path, redis_url=redis_url)
+    completed = subprocess.run(
+        demo_command(free_port(), "--check"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "embedded" not in completed.stdout
+    # Only the worker and the web server: no embedded server starts.
+    assert len(started_pids(output)) == 2, output
+    assert not (tmp_path / "embedded").exists()
+
+
 @pytest.mark.parametrize(
     "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
 )
