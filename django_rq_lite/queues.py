@@ -20,16 +20,25 @@ class SettingsDefaultsMixin:
     RQ's ``Queue`` takes a default timeout but no default result or failure
     TTL, so they are looked up by queue name whenever a job is created. That
     also covers queues that RQ builds itself, such as the worker's.
+
+    A function that a worker could not import is rejected here, and a
+    ``@job`` function is replaced by the function it wraps, because RQ
+    stores a function by its import path.
     """
 
-    def create_job(self, *args: Any, **kwargs: Any) -> Job:
+    def create_job(self, func: Any, *args: Any, **kwargs: Any) -> Job:
+        from .decorators import JobFunction, check_importable
+
+        if isinstance(func, JobFunction):
+            func = func.func
+        check_importable(func)
         for option, key in (
             ("result_ttl", "DEFAULT_RESULT_TTL"),
             ("failure_ttl", "DEFAULT_FAILURE_TTL"),
         ):
             if kwargs.get(option) is None:
                 kwargs[option] = conf.get_job_default(self.name, key)
-        return super().create_job(*args, **kwargs)
+        return super().create_job(func, *args, **kwargs)
 
 
 @functools.cache

@@ -3,6 +3,9 @@
 import os
 import time
 
+from rq import Queue
+from rq.job import Job
+
 from django_rq_lite import job
 
 
@@ -37,3 +40,125 @@ def plain_job(x):
 @job("high", timeout=30, result_ttl=100)
 def high_job(x):
     return x + 1
+
+
+# Helpers for the worker and rqworker tests.
+
+HANDLED_EXCEPTIONS = []
+
+
+def record_exception(job, exc_type, exc_value, traceback):
+    """Exception handler that stores the job id and exception in this process."""
+    HANDLED_EXCEPTIONS.append((job.id, exc_type, str(exc_value)))
+    return True
+
+
+class CountingQueue(Queue):
+    """Queue class that counts in Redis the jobs a worker dequeues through it."""
+
+    counter_key = "rq-lite-test:counting-queue:dequeued"
+
+    @classmethod
+    def dequeue_any(cls, *args, **kwargs):
+        result = super().dequeue_any(*args, **kwargs)
+        if result is not None:
+            kwargs["connection"].incr(cls.counter_key)
+        return result
+
+
+class MarkingJob(Job):
+    """Job class that stores its class name in the job's meta when performed."""
+
+    def perform(self):
+        self.meta["performed_by"] = type(self).__name__
+        self.save_meta()
+        return super().perform()
+
+
+def database_connection_state():
+    """Return whether the default database connection was closed at job start.
+
+    Also returns the group names read through the ORM and the id of the
+    DB-API connection object that served the query.
+    """
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    started_closed = connection.connection is None
+    names = sorted(Group.objects.values_list("name", flat=True))
+    return {
+        "started_closed": started_closed,
+        "group_names": names,
+        "connection_id": id(connection.connection),
+    }
+
+
+def database_backend_pid():
+    """Return the PostgreSQL backend pid of the default database connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def terminate_database_backend(timeout=5.0):
+    """Terminate this job's own PostgreSQL backend and return its pid.
+
+    A second connection sends ``pg_terminate_backend`` and waits until the
+    backend is gone, so the next job that reuses a persistent connection
+    finds it closed by the server.
+    """
+    import psycopg
+    from django.db import connection
+
+    pid = database_backend_pid()
+    params = connection.settings_dict
+    with psycopg.connect(
+        host=params["HOST"],
+        port=params["PORT"],
+        dbname=params["NAME"],
+        user=params["USER"],
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.monotonic() + timeout
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        while admin.execute(query, [pid]).fetchone() is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Backend {pid} still runs after {timeout} s.")
+            time.sleep(0.05)
+    return pid
+
+
+def fail_unless_file_exists(path):
+    """Raise until the file ``path`` exists, then return its text.
+
+    The test controls when the job starts to succeed, so it can fail a job,
+    fix the cause and requeue it.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Flag file {path} does not exist yet.")
+    with open(path) as flag:
+        return flag.read()
+
+
+def fail_times(path, failures):
+    """Raise on the first ``failures`` calls, counted in the file at ``path``."""
+    with open(path, "a+") as counter:
+        counter.seek(0)
+        calls = len(counter.read().splitlines())
+        counter.write("call\n")
+    if calls < failures:
+        raise ValueError(f"failure {calls + 1} of {failures}")
+    return calls
+
+
+def record_success(job, connection, result, *args, **kwargs):
+    """Success callback: push ``success:<job id>:<result>`` to a Redis list."""
+    connection.rpush("test:callbacks", f"success:{job.id}:{result}")
+
+
+def record_failure(job, connection, exc_type, exc_value, traceback):
+    """Failure callback: push ``failure:<job id>:<exception>`` to a Redis list."""
+    connection.rpush("test:callbacks", f"failure:{job.id}:{exc_type.__name__}")
