@@ -21,6 +21,8 @@ from pathlib import Path
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger("django_rq_lite.embedded")
 
@@ -70,11 +72,11 @@ def ensure_server(directory: Path) -> Path:
     """Start the server in ``directory`` unless it runs; return its socket."""
     directory = Path(directory).absolute()
     path = socket_path(directory)
-    if len(str(path)) > MAX_SOCKET_PATH:
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise EmbeddedServerError(
             f"The embedded server's socket path {str(path)!r} is longer than "
-            f"{MAX_SOCKET_PATH} bytes. Set RQ['EMBEDDED_DIR'] to a shorter "
-            "directory."
+            f"{MAX_SOCKET_PATH} bytes, the limit of a unix socket path. Set "
+            "RQ['EMBEDDED_DIR'] to a shorter directory, such as one under /tmp."
         )
     if _responds(path):
         return path
@@ -91,13 +93,16 @@ def ensure_server(directory: Path) -> Path:
 def stop_server(directory: Path, timeout: float = 10.0) -> bool:
     """Shut the server in ``directory`` down; return False if none ran."""
     directory = Path(directory).absolute()
+    path = socket_path(directory)
+    # redis-py's shutdown() returns quietly on a connection error, both when
+    # the server exits and when none listens, so check for a server first.
+    if not _responds(path):
+        return False
     pid = _read_pid(directory)
-    client = redis.Redis(unix_socket_path=str(socket_path(directory)))
+    client = _probe_client(path)
     try:
         # SHUTDOWN writes the append-only file to disk before exiting.
         client.shutdown()
-    except (redis.ConnectionError, FileNotFoundError):
-        return False
     finally:
         client.close()
     deadline = time.monotonic() + timeout
@@ -127,15 +132,25 @@ def _start_lock(directory: Path):
 def _responds(path: Path) -> bool:
     if not path.exists():
         return False
-    client = redis.Redis(
-        unix_socket_path=str(path), socket_timeout=2, socket_connect_timeout=2
-    )
+    client = _probe_client(path)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
     finally:
         client.close()
+
+
+def _probe_client(path: Path) -> redis.Redis:
+    # redis-py retries a failed connection with backoff (about 4 seconds in
+    # redis-py 8), but a missing socket or a server that has shut down will
+    # not come back, so these one-off commands fail at once.
+    return redis.Redis(
+        unix_socket_path=str(path),
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _read_pid(directory: Path) -> int | None:
@@ -146,13 +161,20 @@ def _read_pid(directory: Path) -> int | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Tell whether process ``pid`` runs; a zombie (exited, unreaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        # No procfs (macOS): the signal above is all there is to go by.
+        return True
+    # The state letter follows the command name, which is in parentheses.
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _remove_stale_files(directory: Path) -> None:
