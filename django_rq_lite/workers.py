@@ -10,6 +10,7 @@ from typing import Any
 from django.db import close_old_connections, connections
 from rq import Worker
 from rq.job import Job, JobStatus
+from rq.utils import now
 from rq.worker import SimpleWorker
 
 from . import conf
@@ -39,29 +40,57 @@ class DjangoWorkerMixin:
         try:
             return super().perform_job(job, queue, *args, **kwargs)
         finally:
-            close_old_connections()
+            if self.is_horse:
+                # The horse exits after this job, so a persistent connection
+                # would only end without a goodbye to the database server.
+                connections.close_all()
+            else:
+                close_old_connections()
+
+    def unsubscribe(self) -> None:
+        # RQ 3.0 sends UNSUBSCRIBE and then stops the pubsub thread, which
+        # redis-py 8 joins. If the thread read the reply before its running
+        # flag was cleared, it waits up to 60 s for a new subscription and
+        # the worker hangs on exit. Clearing the flag first lets the reply
+        # end the thread's loop.
+        if self.pubsub_thread is not None:
+            try:
+                self.pubsub_thread.stop(timeout=0)
+            except TypeError:
+                # redis-py before 8 has stop() without a timeout; it only
+                # clears the flag.
+                self.pubsub_thread.stop()
+        super().unsubscribe()
 
     def request_force_stop(self, signum: int, frame: Any) -> None:
-        job = self.get_current_job() if self.horse_pid else None
+        execution = self.execution
+        job = self.get_current_job() if execution is not None else None
+        in_process = not self.horse_pid
         try:
             super().request_force_stop(signum, frame)
         except SystemExit:
-            if job is not None:
-                self._fail_killed_job(job, signum)
-            raise
-
-    def _fail_killed_job(self, job: Job, signum: int) -> None:
-        try:
-            if job.get_status(refresh=True) != JobStatus.STARTED:
-                return
-            queue = self.queue_class(
-                job.origin, connection=self.connection, serializer=self.serializer
-            )
+            if job is None:
+                raise
             reason = (
                 f"Job killed by a cold shutdown of worker {self.name}: it "
                 f"received {signal.Signals(signum).name} twice."
             )
-            self.handle_job_failure(job, queue=queue, exc_string=reason)
+            if in_process:
+                # The job runs in this process, so RQ's perform_job() catches
+                # this exception and records it as the job's failure; the
+                # worker then stops because the first signal requested it.
+                raise SystemExit(reason) from None
+            self._fail_killed_job(job, execution, reason)
+            raise
+
+    def _fail_killed_job(self, job: Job, execution: Any, reason: str) -> None:
+        try:
+            if job.get_status(refresh=True) != JobStatus.STARTED:
+                return
+            job.ended_at = now()
+            self.handle_job_failure(
+                job, queue=self._queue_of(job), exc_string=reason, execution=execution
+            )
             logger.warning("Failed killed job job_id=%s worker=%s", job.id, self.name)
         except Exception:
             logger.exception(
@@ -70,6 +99,14 @@ class DjangoWorkerMixin:
                 job.id,
                 self.name,
             )
+
+    def _queue_of(self, job: Job) -> Any:
+        for queue in self.queues:
+            if queue.name == job.origin:
+                return queue
+        return self.queue_class(
+            job.origin, connection=self.connection, serializer=self.serializer
+        )
 
 
 @functools.cache
@@ -92,6 +129,9 @@ def get_worker(
 
     Other keyword arguments go to the worker class, such as ``name`` or
     ``worker_ttl``. The ``RQ`` setting's ``EXCEPTION_HANDLERS`` are added.
+    Log lines name jobs by id, not by description, because a description
+    contains the job's arguments; pass ``log_job_description=True`` to log
+    descriptions.
     """
     queue_options = {
         "queue_class": queue_class,
@@ -111,6 +151,7 @@ def get_worker(
     handlers = conf.get_exception_handlers() + list(
         kwargs.pop("exception_handlers", None) or []
     )
+    kwargs.setdefault("log_job_description", False)
     return klass(
         queues,
         connection=queues[0].connection,

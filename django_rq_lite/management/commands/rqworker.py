@@ -1,3 +1,4 @@
+import logging
 import os
 from pathlib import Path
 
@@ -87,9 +88,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--logging-level",
-            default="INFO",
             help="Level of the rq.worker logger: DEBUG, INFO, WARNING or ERROR "
-            "(default: INFO).",
+            "(default: the level that LOGGING sets, else INFO).",
         )
         parser.add_argument(
             "--pid",
@@ -110,6 +110,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The worker lost its Redis connection: {error}. Check that "
                 "the server in RQ_QUEUES is running and reachable."
+            ) from error
+        except ValueError as error:
+            # RQ raises ValueError at start-up when a running worker already
+            # uses the name.
+            raise CommandError(
+                f"The worker could not start: {error}. Give --name a name that "
+                "no running worker uses."
             ) from error
         finally:
             if options["pid"]:
@@ -165,9 +172,21 @@ class Command(BaseCommand):
             "with_scheduler": options["with_scheduler"],
             "max_jobs": options["max_jobs"],
             "max_idle_time": options["max_idle_time"],
-            "logging_level": options["logging_level"].upper(),
+            "logging_level": self._logging_level(options["logging_level"]),
             "dequeue_strategy": DequeueStrategy(options["dequeue_strategy"]),
         }
+
+    def _logging_level(self, option):
+        """Return the --logging-level, else None to keep a level from LOGGING.
+
+        RQ sets the level it is given on the rq.worker logger, so without
+        the option and without a level from LOGGING this returns INFO.
+        """
+        if option:
+            return option.upper()
+        if logging.getLogger("rq.worker").level != logging.NOTSET:
+            return None
+        return "INFO"
 
     def _write_pid(self, path):
         try:

@@ -1,0 +1,53 @@
+"""Settings for worker subprocesses in tests: ``tests.settings`` plus switches.
+
+Each switch is an environment variable, so one test can change one setting
+of the worker it starts:
+
+- ``RQ_LITE_SECOND_REDIS_URL`` adds the queue ``remote`` on that server.
+- ``RQ_LITE_WORKER_DB=postgresql`` uses the local PostgreSQL database
+  ``test`` at 127.0.0.1:5432 with persistent connections.
+- ``RQ_LITE_LOG_LEVEL`` sets the level of the ``rq.worker`` logger in
+  ``LOGGING`` and prefixes every log line with ``django-logging``.
+"""
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import LOGGING, RQ_QUEUES
+
+_second_redis_url = os.environ.get("RQ_LITE_SECOND_REDIS_URL")
+if _second_redis_url:
+    RQ_QUEUES = {**RQ_QUEUES, "remote": {"URL": _second_redis_url}}
+
+if os.environ.get("RQ_LITE_WORKER_DB") == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": "127.0.0.1",
+            "PORT": 5432,
+            "NAME": "test",
+            "USER": "postgres",
+            # Persistent connections are the case where a worker process
+            # could reuse a connection that the server has closed.
+            "CONN_MAX_AGE": None,
+        }
+    }
+
+_log_level = os.environ.get("RQ_LITE_LOG_LEVEL")
+if _log_level:
+    LOGGING = {
+        **LOGGING,
+        "formatters": {
+            "prefixed": {"format": "django-logging %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "prefixed",
+            },
+        },
+        "loggers": {
+            "rq.worker": {"handlers": ["console"], "level": _log_level},
+            "django_rq_lite": {"handlers": ["console"], "level": "INFO"},
+        },
+    }
