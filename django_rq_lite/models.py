@@ -4,7 +4,7 @@ from django.db import models
 
 
 class Queue(models.Model):
-    """A configured RQ queue as the admin sees it.
+    """A configured RQ queue, as the admin dashboard presents it.
 
     The model has no table (``managed = False``) and is never queried. It
     exists so the admin lists the dashboard, so Django creates its "view" and

@@ -49,8 +49,9 @@ class QueueAdmin(admin.ModelAdmin):
         """Wrap ``view`` with the admin's login, CSRF and permission checks.
 
         ``permission`` is ``"view"`` for pages and ``"change"`` for actions.
-        Staff without it get 403. A Redis error becomes a message on the
-        queues page, which renders without Redis.
+        Staff without it get 403. A Redis error in a page of one queue
+        becomes a message on the queues page, which shows each queue's error
+        in its row instead of raising.
         """
 
         def inner(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -66,6 +67,8 @@ class QueueAdmin(admin.ModelAdmin):
             try:
                 return view(request, self, *args, **kwargs)
             except redis.RedisError as exc:
+                if "queue_name" not in kwargs:
+                    raise
                 return self.redirect_after_redis_error(request, exc, kwargs)
 
         functools.update_wrapper(inner, view)
@@ -74,7 +77,7 @@ class QueueAdmin(admin.ModelAdmin):
     def redirect_after_redis_error(
         self, request: HttpRequest, exc: redis.RedisError, view_kwargs: dict
     ) -> HttpResponse:
-        queue_name = view_kwargs.get("queue_name", "")
+        queue_name = view_kwargs["queue_name"]
         logger.warning(
             "Dashboard request failed queue=%s path=%s error=%s",
             queue_name,

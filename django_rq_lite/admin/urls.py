@@ -18,6 +18,9 @@ def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
     The queues page takes the changelist's name, so the admin index links to
     it. Job ids and queue names use the ``str`` converter, which accepts
     every character that RQ allows in a job id.
+
+    NOTE: ``str`` stops at "/", so a queue whose name contains "/" is listed
+    with its counts on the queues page, but it has no job pages.
     """
     wrap = model_admin.wrap_view
     name = model_admin.url_name

@@ -49,8 +49,8 @@ def requeue_jobs(queue: Queue, job_ids: list[str]) -> RequeueCounts:
     """Move the failed jobs ``job_ids`` of ``queue`` back onto their queue.
 
     The jobs are fetched in one pipelined round trip, then each goes through
-    RQ's ``FailedJobRegistry.requeue``, which removes it from the registry and
-    enqueues it atomically. Ids without a job hash are left in the registry,
+    RQ's ``FailedJobRegistry.requeue``, which removes it from the registry,
+    then enqueues it. Ids without a job hash are left in the registry,
     where RQ's cleanup removes them when their failure TTL ends.
     """
     registry = get_failed_registry(queue)
@@ -75,9 +75,11 @@ def requeue_all_failed(
 ) -> RequeueCounts:
     """Requeue every job in the failed registry of ``queue``, in batches.
 
-    Only the jobs present when the call starts are handled, so jobs that fail
-    again while it runs are not requeued a second time. Ids are read a batch
-    at a time, oldest first, so memory use does not grow with the registry.
+    Ids are read a batch at a time, earliest expiry first, so memory use does
+    not grow with the registry. The call stops after as many ids as the
+    registry held when it started. A job that fails again meanwhile gets a
+    later expiry and sorts after them, so it is not requeued twice, unless its
+    failure TTL is shorter than the others'.
     """
     registry = get_failed_registry(queue)
     remaining = registry.count

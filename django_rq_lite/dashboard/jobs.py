@@ -26,7 +26,8 @@ from rq.results import Result
 # "a:b" as the execution "b" of job "a".
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
-# Longest repr of job arguments, return values and the like that is shown.
+# Maximum length, in characters, of the shown repr of arguments, meta or a
+# return value. Longer ones are cut and marked.
 MAX_REPR_LENGTH = 2000
 
 # Matches "module.ExceptionClass: message" on a traceback's last line.
@@ -47,7 +48,7 @@ class JobSummary:
     """What a job list shows of one job.
 
     ``missing`` means the id is listed but its job hash has expired or was
-    deleted. ``problem`` says why some of the job's data could not be read.
+    deleted. ``problem`` is the reason some of the job's data could not be read.
     """
 
     id: str
@@ -108,8 +109,8 @@ def parse_exception_line(traceback: str) -> tuple[str, str]:
 class FetchedJob:
     """One job read from Redis by ``fetch_jobs``.
 
-    ``job`` is ``None`` when the id has no job hash. ``error`` says why a hash
-    that exists could not be read, and ``result`` is the latest result, as
+    ``job`` is ``None`` when the id has no job hash. ``error`` is the reason a
+    hash that exists could not be read, and ``result`` is the latest result, as
     ``job.latest_result()`` would return it.
     """
 
@@ -140,7 +141,7 @@ def fetch_jobs(queue: Queue, job_ids: list[str]) -> list[FetchedJob]:
         try:
             job.restore(job_hash)
         except Exception as exc:  # Any malformed field, so the list still renders.
-            error = f"The job hash cannot be read: {describe(exc)}"
+            error = f"The job hash cannot be read: {describe_exception(exc)}"
             fetched.append(FetchedJob(job_id, job, error=error))
             continue
         fetched.append(FetchedJob(job_id, job, restore_result(queue, job_id, latest)))
@@ -163,7 +164,7 @@ def restore_result(queue: Queue, job_id: str, latest: list) -> Result | None:
         return None
 
 
-def describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
     """Return ``"Class: message"`` for an exception and its cause."""
     cause = exc.__cause__ or exc.__context__
     text = f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -192,7 +193,9 @@ def summarize(fetched: FetchedJob, summary_class=JobSummary):
     try:
         summary.func_name = job.func_name or ""
     except DeserializationError as exc:
-        summary.problem = f"The job data cannot be deserialized: {describe(exc)}"
+        summary.problem = (
+            f"The job data cannot be deserialized: {describe_exception(exc)}"
+        )
     summary.traceback = get_traceback(job, fetched.result)
     summary.exc_class, summary.exc_message = parse_exception_line(summary.traceback)
     return summary
@@ -265,5 +268,5 @@ def add_call_details(detail: JobDetail, job: Job) -> None:
     except Exception as exc:  # Importing runs module code, which may raise anything.
         detail.problems.append(
             f"The function {detail.func_name!r} cannot be imported, so a "
-            f"worker will fail this job: {describe(exc)}"
+            f"worker will fail this job: {describe_exception(exc)}"
         )

@@ -53,6 +53,14 @@ def test_queues_page_redis_down_row(admin_client):
     assert "hidden-pass" not in content
 
 
+def test_queues_page_queue_name_with_slash(admin_client, redis_url):
+    queues = {**settings.RQ_QUEUES, "team/emails": {"URL": redis_url}}
+    with override_settings(RQ_QUEUES=queues):
+        response = admin_client.get(DASHBOARD)
+    assert response.status_code == 200
+    assert "team/emails" in response.content.decode()
+
+
 def test_job_list_redis_down_redirects(admin_client):
     port = free_port()
     queues = {"down": {"URL": f"redis://127.0.0.1:{port}/0", "SOCKET_TIMEOUT": 2}}

@@ -6,11 +6,7 @@ from rq.registry import FailedJobRegistry
 from django_rq_lite.models import Queue
 from django_rq_lite.queues import get_queue
 from tests.admin.conftest import DASHBOARD
-from tests.dashboard.helpers import (
-    make_failed_jobs,
-    run_burst_worker,
-    run_worker_process,
-)
+from tests.dashboard.helpers import make_failed_jobs, run_burst_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +35,7 @@ def test_requeue_job_runs_again(admin_client, tmp_path):
     assert messages_of(response) == [f"Requeued job {job.id}."]
     assert queue.job_ids == [job.id]
     assert job.id not in FailedJobRegistry(queue=queue)
-    run_worker_process("default")
+    run_burst_worker("default")
     assert job.get_status(refresh=True) == "finished"
     assert job.latest_result().return_value == "fixed"
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from rq import SimpleWorker
 from rq.job import Job
 
@@ -16,8 +12,10 @@ class InProcessWorker(SimpleWorker):
     """RQ's ``SimpleWorker`` without the pub/sub command channel.
 
     NOTE: with RQ 3.0.0 and redis-py 8.2.0, closing the channel at the end of
-    a burst sometimes blocks for the channel thread's 60 second read timeout.
-    Tests send no worker commands, so the channel is not opened.
+    a burst sometimes blocks for 60 seconds: RQ unsubscribes before it stops the
+    channel thread, so the thread waits ``sleep_time`` (60 s) for a
+    subscription while ``PubSubWorkerThread.stop()`` joins it. Tests send no
+    worker commands, so the channel is not opened.
     """
 
     def subscribe(self) -> None:
@@ -27,9 +25,9 @@ class InProcessWorker(SimpleWorker):
 def run_burst_worker(queue_name: str = "default") -> None:
     """Run every queued job of ``queue_name`` in this process, then return.
 
-    The test sees the results at once. The worker is RQ's plain class, not
-    ``workers.get_worker``'s, because the Django mixin closes database
-    connections, which would end the test transaction.
+    The results are in Redis when it returns. The worker is RQ's plain
+    class, not ``workers.get_worker``'s, because the Django mixin closes
+    database connections, which would end the test transaction.
     """
     queue = get_queue(queue_name)
     worker = InProcessWorker(
@@ -39,18 +37,6 @@ def run_burst_worker(queue_name: str = "default") -> None:
         serializer=queue.serializer,
     )
     worker.work(burst=True)
-
-
-def run_worker_process(queue_name: str = "default") -> None:
-    """Run ``manage.py rqworker --burst`` in a subprocess, as deployments do."""
-    subprocess.run(
-        [sys.executable, "-m", "django", "rqworker", queue_name, "--burst"],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
 
 
 def make_failed_jobs(
