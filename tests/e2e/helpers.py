@@ -173,7 +173,7 @@ class Browser:
         )
 
     def login(self, username: str, password: str) -> None:
-        status, headers, _ = self.submit(
+        status, _, _ = self.submit(
             "/admin/login/?next=/admin/",
             {"username": username, "password": password, "next": "/admin/"},
         )

@@ -29,6 +29,12 @@ def demo_command(port: int, *extra: str) -> list[str]:
     return [sys.executable, str(DEMO), "--no-install", "--port", str(port), *extra]
 
 
+def demo_env(tmp_path: Path, redis_url: str | None = None) -> dict[str, str]:
+    # The demo runs itself again with the virtual environment's Python.
+    # Naming this interpreter's environment keeps it here, under tox too.
+    return {**project_env(tmp_path, redis_url), "RQ_LITE_VENV": sys.prefix}
+
+
 def process_gone(pid: int) -> bool:
     """Tell whether ``pid`` has exited; a zombie counts as exited."""
     try:
@@ -81,7 +87,7 @@ class LineReader:
 
 
 def test_demo_check_starts_and_stops(tmp_path):
-    env = project_env(tmp_path, redis_url=None)
+    env = demo_env(tmp_path)
     completed = subprocess.run(
         demo_command(free_port(), "--check"),
         env=env,
@@ -100,7 +106,7 @@ def test_demo_check_starts_and_stops(tmp_path):
 
 
 def test_demo_check_uses_redis_url(tmp_path, redis_url):
-    env = project_env(tmp_path, redis_url=redis_url)
+    env = demo_env(tmp_path, redis_url)
     completed = subprocess.run(
         demo_command(free_port(), "--check"),
         env=env,
@@ -120,7 +126,7 @@ def test_demo_check_uses_redis_url(tmp_path, redis_url):
     "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
 )
 def test_demo_stops_children_on_signal(tmp_path, signum):
-    env = project_env(tmp_path, redis_url=None)
+    env = demo_env(tmp_path)
     port = free_port()
     process = subprocess.Popen(
         demo_command(port),
@@ -148,7 +154,7 @@ def test_demo_stops_children_on_signal(tmp_path, signum):
 
 
 def test_demo_rejects_busy_port(tmp_path):
-    env = project_env(tmp_path, redis_url=None)
+    env = demo_env(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
