@@ -10,8 +10,13 @@ from rq.registry import ScheduledJobRegistry
 
 from django_rq_lite import get_connection, get_queue, job
 from django_rq_lite.decorators import JobFunction, UnimportableFunctionError
-from tests.test_queues import run_burst
+from tests.test_queues import make_burst_runner
 from tests.testapp.jobs import high_job, plain_job
+
+
+@pytest.fixture
+def run_burst(django_db_blocker):
+    return make_burst_runner(django_db_blocker)
 
 
 def triple(x):
@@ -80,7 +85,7 @@ def test_queue_object_form_defaults_from_settings():
     assert enqueued.result_ttl == 900
 
 
-def test_queue_object_form_runs():
+def test_queue_object_form_runs(run_burst):
     queue = Queue("high", connection=get_connection("high"))
     enqueued = job(queue)(triple).delay(2)
     run_burst("high")
@@ -113,13 +118,13 @@ def test_meta_description_and_retry_stored():
     assert enqueued.retries_left == 2
 
 
-def test_module_level_job_runs_in_worker():
+def test_module_level_job_runs_in_worker(run_burst):
     enqueued = high_job.delay(41)
     run_burst("high")
     assert enqueued.return_value() == 42
 
 
-def test_retry_reruns_failed_job(tmp_path):
+def test_retry_reruns_failed_job(tmp_path, run_burst):
     counter = tmp_path / "calls"
     enqueued = flaky_job.delay(str(counter), 2)
     run_burst("default")
@@ -128,7 +133,7 @@ def test_retry_reruns_failed_job(tmp_path):
     assert counter.read_text().count("call") == 3
 
 
-def test_retry_gives_up_after_max(tmp_path):
+def test_retry_gives_up_after_max(tmp_path, run_burst):
     counter = tmp_path / "calls"
     enqueued = flaky_job.delay(str(counter), 5)
     run_burst("default")
@@ -136,7 +141,7 @@ def test_retry_gives_up_after_max(tmp_path):
     assert counter.read_text().count("call") == 3
 
 
-def test_success_callback_runs(tmp_path, flush_redis):
+def test_success_callback_runs(tmp_path, flush_redis, run_burst):
     enqueued = flaky_job.delay(str(tmp_path / "calls"), 0)
     run_burst("default")
     assert flush_redis.lrange("test:callbacks", 0, -1) == [
@@ -144,7 +149,7 @@ def test_success_callback_runs(tmp_path, flush_redis):
     ]
 
 
-def test_failure_callback_runs(tmp_path, flush_redis):
+def test_failure_callback_runs(tmp_path, flush_redis, run_burst):
     enqueued = flaky_job.delay(str(tmp_path / "calls"), 5)
     run_burst("default")
     # RQ 3.0 calls on_failure after every failed attempt, retries included.
@@ -185,7 +190,7 @@ def test_enqueue_at_schedules_job():
     assert abs((scheduled_for - when).total_seconds()) < 1
 
 
-def test_enqueue_in_runs_when_due():
+def test_enqueue_in_runs_when_due(run_burst):
     enqueued = plain_job.enqueue_in(timedelta(seconds=1), 3)
     run_burst("default", with_scheduler=True)
     assert enqueued.get_status() == JobStatus.SCHEDULED

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_rq_lite import embedded, enqueue, get_connection, get_queue
-from tests.test_queues import run_burst
+from tests.test_queues import make_burst_runner
 from tests.testapp.jobs import add
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,11 @@ while not (directory.parent / "go").exists() and time.monotonic() < deadline:
 embedded.ensure_server(directory)
 print(embedded._read_pid(directory))
 """
+
+
+@pytest.fixture
+def run_burst(django_db_blocker):
+    return make_burst_runner(django_db_blocker)
 
 
 @pytest.fixture
@@ -130,7 +135,7 @@ def test_ensure_server_reuses_running_server(embedded_dir):
     assert embedded._read_pid(embedded_dir) == pid
 
 
-def test_worker_runs_embedded_jobs(embedded_queues):
+def test_worker_runs_embedded_jobs(embedded_queues, run_burst):
     enqueued = enqueue(add, 20, 22)
     run_burst("default")
     assert enqueued.return_value() == 42
@@ -172,7 +177,7 @@ def test_stale_socket_and_pid_replaced(embedded_dir):
     assert embedded._responds(embedded.socket_path(embedded_dir))
 
 
-def test_jobs_survive_restart(embedded_queues):
+def test_jobs_survive_restart(embedded_queues, run_burst):
     directory = embedded_queues
     enqueued = get_queue().enqueue(add, 1, 2)
     old_pid = embedded._read_pid(directory)
@@ -246,7 +251,7 @@ def test_check_warns_about_embedded(embedded_queues):
     assert [message.id for message in messages] == ["django_rq_lite.W001"]
 
 
-def test_default_queue_without_rq_queues(settings, embedded_dir):
+def test_default_queue_without_rq_queues(settings, embedded_dir, run_burst):
     del settings.RQ_QUEUES
     settings.RQ = {"EMBEDDED_DIR": str(embedded_dir)}
     enqueued = enqueue(add, 2, 3)

@@ -54,10 +54,24 @@ def remember_failure(job, exc_type, exc_value, traceback):
     handled_jobs.append((job.id, exc_type.__name__))
 
 
-def run_burst(*names, **kwargs):
-    """Run every queued job of ``names`` in this process, then return."""
-    worker = get_worker(*names, worker_class=BurstWorker)
-    worker.work(burst=True, **kwargs)
+def make_burst_runner(django_db_blocker):
+    """Return a function that runs the jobs of queues in this process.
+
+    The worker closes stale database connections around each job, so it
+    needs database access even when the test itself makes no query.
+    """
+
+    def run(*names, **kwargs):
+        with django_db_blocker.unblock():
+            worker = get_worker(*names, worker_class=BurstWorker)
+            worker.work(burst=True, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def run_burst(django_db_blocker):
+    return make_burst_runner(django_db_blocker)
 
 
 def test_get_queue_defaults_to_default():
@@ -129,7 +143,7 @@ def test_global_classes(redis_url):
     assert isinstance(worker, CustomWorker)
 
 
-def test_global_exception_handlers_run():
+def test_global_exception_handlers_run(run_burst):
     handled_jobs.clear()
     rq = {"EXCEPTION_HANDLERS": ["tests.test_queues.remember_failure"]}
     with override_settings(RQ=rq):
@@ -149,7 +163,7 @@ def test_enqueue_passes_rq_options():
     assert enqueued.timeout == 7
 
 
-def test_enqueue_runs_in_worker():
+def test_enqueue_runs_in_worker(run_burst):
     enqueued = enqueue(add, 2, 3)
     run_burst("default")
     assert enqueued.return_value() == 5
@@ -168,14 +182,14 @@ def test_queue_enqueue_rejects_nested_function():
         get_queue("low").enqueue(nested)
 
 
-def test_enqueue_accepts_job_function():
+def test_enqueue_accepts_job_function(run_burst):
     enqueued = get_queue().enqueue(plain_job, 4)
     run_burst("default")
     assert enqueued.func_name == "tests.testapp.jobs.plain_job"
     assert enqueued.return_value() == 8
 
 
-def test_enqueue_accepts_dotted_path():
+def test_enqueue_accepts_dotted_path(run_burst):
     enqueued = enqueue("tests.testapp.jobs.add", 1, 1)
     run_burst("default")
     assert enqueued.return_value() == 2
@@ -200,7 +214,7 @@ def stored_data(connection, job_id):
     return zlib.decompress(connection.hget(f"rq:job:{job_id}", "data"))
 
 
-def test_json_serializer_stores_json(redis_url):
+def test_json_serializer_stores_json(redis_url, run_burst):
     queues = {"default": {"URL": redis_url, "SERIALIZER": "json"}}
     with override_settings(RQ_QUEUES=queues):
         queue = get_queue()
@@ -263,7 +277,7 @@ PRECEDENCE = [
 ]
 
 
-def enqueue_with_levels(option, levels, func, *args):
+def enqueue_with_levels(run_burst, option, levels, func, *args):
     """Enqueue ``func`` with ``option`` set at each of ``levels``."""
     values = LEVEL_VALUES[option]
     queue_options = {"URL": os.environ["REDIS_URL"]}
@@ -293,16 +307,16 @@ def assert_ttl_near(connection, key, expected):
 
 
 @pytest.mark.parametrize(("levels", "source"), PRECEDENCE)
-def test_precedence_timeout(levels, source):
-    enqueued = enqueue_with_levels("timeout", levels, add, 1, 2)
+def test_precedence_timeout(levels, source, run_burst):
+    enqueued = enqueue_with_levels(run_burst, "timeout", levels, add, 1, 2)
     assert Job.fetch(enqueued.id, connection=enqueued.connection).timeout == (
         expected_value("timeout", source)
     )
 
 
 @pytest.mark.parametrize(("levels", "source"), PRECEDENCE)
-def test_precedence_result_ttl(levels, source):
-    enqueued = enqueue_with_levels("result_ttl", levels, add, 1, 2)
+def test_precedence_result_ttl(levels, source, run_burst):
+    enqueued = enqueue_with_levels(run_burst, "result_ttl", levels, add, 1, 2)
     assert enqueued.get_status() == JobStatus.FINISHED
     assert_ttl_near(
         enqueued.connection, enqueued.key, expected_value("result_ttl", source)
@@ -310,8 +324,8 @@ def test_precedence_result_ttl(levels, source):
 
 
 @pytest.mark.parametrize(("levels", "source"), PRECEDENCE)
-def test_precedence_failure_ttl(levels, source):
-    enqueued = enqueue_with_levels("failure_ttl", levels, fail)
+def test_precedence_failure_ttl(levels, source, run_burst):
+    enqueued = enqueue_with_levels(run_burst, "failure_ttl", levels, fail)
     assert enqueued.get_status() == JobStatus.FAILED
     assert_ttl_near(
         enqueued.connection, enqueued.key, expected_value("failure_ttl", source)
@@ -319,26 +333,28 @@ def test_precedence_failure_ttl(levels, source):
 
 
 @pytest.mark.parametrize("level", ["call", "job", "queue", "global"])
-def test_result_ttl_zero_keeps_no_result(level):
-    enqueued = enqueue_special("result_ttl", level, 0, add, 1, 2)
+def test_result_ttl_zero_keeps_no_result(level, run_burst):
+    enqueued = enqueue_special(run_burst, "result_ttl", level, 0, add, 1, 2)
     assert enqueued.connection.exists(enqueued.key) == 0
 
 
 @pytest.mark.parametrize("level", ["call", "job", "queue", "global"])
-def test_result_ttl_minus_one_keeps_forever(level):
-    enqueued = enqueue_special("result_ttl", level, -1, add, 1, 2)
+def test_result_ttl_minus_one_keeps_forever(level, run_burst):
+    enqueued = enqueue_special(run_burst, "result_ttl", level, -1, add, 1, 2)
     assert enqueued.get_status() == JobStatus.FINISHED
     assert enqueued.connection.ttl(enqueued.key) == -1
 
 
 @pytest.mark.parametrize("level", ["call", "job", "queue", "global"])
-def test_timeout_minus_one_means_no_timeout(level):
-    enqueued = enqueue_special("timeout", level, -1, sleep_then_return, 0.01, "ok")
+def test_timeout_minus_one_means_no_timeout(level, run_burst):
+    enqueued = enqueue_special(
+        run_burst, "timeout", level, -1, sleep_then_return, 0.01, "ok"
+    )
     assert enqueued.timeout == -1
     assert enqueued.return_value() == "ok"
 
 
-def enqueue_special(option, level, value, func, *args):
+def enqueue_special(run_burst, option, level, value, func, *args):
     """Enqueue ``func`` with ``option`` set to ``value`` at one level only."""
     queue_options = {"URL": os.environ["REDIS_URL"]}
     global_options = {}
