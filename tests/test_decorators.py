@@ -118,6 +118,13 @@ def test_meta_description_and_retry_stored():
     assert enqueued.retries_left == 2
 
 
+def test_module_level_job_options():
+    enqueued = high_job.delay(1)
+    assert enqueued.origin == "high"
+    assert enqueued.timeout == 30
+    assert enqueued.result_ttl == 100
+
+
 def test_module_level_job_runs_in_worker(run_burst):
     enqueued = high_job.delay(41)
     run_burst("high")

@@ -56,7 +56,7 @@ def run_burst(django_db_blocker):
 
 @pytest.fixture
 def embedded_dir():
-    """A short directory under /tmp; its server is stopped after the test."""
+    """Return a short directory under /tmp, and stop its server afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="rqe-", dir="/tmp"))
     directory = parent / "e"
     yield directory

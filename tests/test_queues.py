@@ -38,7 +38,7 @@ class BurstWorker(SimpleWorker):
     """A SimpleWorker that stops its pubsub thread without waiting 60 seconds.
 
     NOTE: RQ 3.0 sends UNSUBSCRIBE and then calls redis-py 8.2's
-    PubSubWorkerThread.stop(), which waits for the thread; when the thread
+    PubSubWorkerThread.stop(), which waits for the thread. When the thread
     has already read the reply and gone back into get_message(timeout=60),
     the worker hangs for a minute. Clearing the thread's flag first lets the
     reply end its loop. Remove this class once workers.py does the same.
@@ -247,7 +247,7 @@ def test_serializer_by_dotted_path(redis_url):
 
 
 # Where a value comes from, most specific first. Each row sets the levels
-# named in "levels"; the value of a level is fixed per option below.
+# it names, and LEVEL_VALUES gives each level a distinct value per option.
 LEVEL_VALUES = {
     "timeout": {"call": 11, "job": 22, "queue": 33, "global": 44},
     "result_ttl": {"call": 1100, "job": 2200, "queue": 3300, "global": 4400},
