@@ -372,3 +372,32 @@ def enqueue_special(run_burst, option, level, value, func, *args):
         enqueued = job("default", **job_options)(func).delay(*args, **call_options)
         run_burst("default")
     return enqueued
+
+
+def test_public_api_exports():
+    import django_rq_lite
+    from django_rq_lite import conf, connections, decorators, queues, workers
+
+    assert django_rq_lite.get_queue is queues.get_queue
+    assert django_rq_lite.enqueue is queues.enqueue
+    assert django_rq_lite.get_connection is connections.get_connection
+    assert django_rq_lite.get_worker is workers.get_worker
+    assert django_rq_lite.job is decorators.job
+    assert django_rq_lite.QueueNotFound is conf.QueueNotFound
+
+
+def test_get_worker_listens_in_order():
+    worker = get_worker("high", "low")
+    assert worker.queue_names() == ["high", "low"]
+
+
+def test_get_worker_defaults_to_default():
+    assert get_worker().queue_names() == ["default"]
+
+
+def test_enqueue_rejects_nested_function():
+    def nested():
+        return 1
+
+    with pytest.raises(UnimportableFunctionError, match="inside another function"):
+        enqueue(nested)
