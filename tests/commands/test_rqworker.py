@@ -101,9 +101,7 @@ def test_queues_on_two_servers_is_command_error():
 
 
 def test_bad_worker_class_is_command_error():
-    result = run_worker(
-        "--burst", "--worker-class", "tests.testapp.jobs.MissingWorker"
-    )
+    result = run_worker("--burst", "--worker-class", "tests.testapp.jobs.MissingWorker")
 
     assert result.returncode != 0
     assert (
@@ -120,6 +118,7 @@ def test_burst_exits_when_queues_empty():
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_without_scheduler_job_stays_scheduled():
     job = get_queue().enqueue_in(timedelta(seconds=1), jobs.add, 1, 2)
 
@@ -130,6 +129,7 @@ def test_without_scheduler_job_stays_scheduled():
     assert job.id in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
 
 
+@pytest.mark.slow
 def test_with_scheduler_runs_due_job():
     job = get_queue().enqueue_in(timedelta(seconds=1), jobs.add, 1, 2)
 
@@ -188,9 +188,7 @@ def test_queue_class_option(flush_redis):
     get_queue().enqueue(jobs.add, 1, 2)
     get_queue().enqueue(jobs.add, 3, 4)
 
-    result = run_worker(
-        "--burst", "--queue-class", "tests.testapp.jobs.CountingQueue"
-    )
+    result = run_worker("--burst", "--queue-class", "tests.testapp.jobs.CountingQueue")
 
     assert result.returncode == 0, result.stderr
     assert flush_redis.get(jobs.CountingQueue.counter_key) == b"2"
@@ -254,9 +252,7 @@ def test_job_monitoring_interval_sets_heartbeat(start_worker, flush_redis):
         "--burst", "--name", "monitor-worker", "--job-monitoring-interval", "1"
     )
 
-    wait_for(
-        lambda: job.get_status() == JobStatus.STARTED, 15, "the job did not start"
-    )
+    wait_for(lambda: job.get_status() == JobStatus.STARTED, 15, "the job did not start")
     ttl = flush_redis.ttl("rq:worker:monitor-worker")
     assert worker.wait(timeout=30) == 0, worker.output()
 
@@ -275,9 +271,7 @@ def test_round_robin_dequeue_strategy(tmp_path):
         ("low", "low-2"),
     )
 
-    result = run_worker(
-        "high", "low", "--burst", "--dequeue-strategy", "round_robin"
-    )
+    result = run_worker("high", "low", "--burst", "--dequeue-strategy", "round_robin")
 
     assert result.returncode == 0, result.stderr
     assert read_markers(marker) == ["high-1", "low-1", "high-2", "low-2"]
