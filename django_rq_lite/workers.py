@@ -7,7 +7,7 @@ import logging
 import signal
 from typing import Any
 
-from django.db import close_old_connections, connections
+from django.db import connections
 from rq import Worker
 from rq.job import Job, JobStatus
 from rq.utils import now
@@ -23,7 +23,7 @@ class DjangoWorkerMixin:
     """Keep Django's database connections sound around every job.
 
     The worker closes its connections before it forks a work-horse, so a
-    horse never shares a socket with its parent, and discards unusable or
+    horse never shares a socket with its parent. It discards unusable or
     expired connections before and after each job, so a lost database
     connection fails at most one job. On a cold shutdown (a second SIGTERM
     or SIGINT) the killed job is moved to the failed registry with the
@@ -41,24 +41,24 @@ class DjangoWorkerMixin:
             return super().perform_job(job, queue, *args, **kwargs)
         finally:
             if self.is_horse:
-                # The horse exits after this job, so a persistent connection
-                # would only end without a goodbye to the database server.
+                # The horse exits after this job without Python's clean-up,
+                # so close persistent connections here instead of dropping them.
                 connections.close_all()
             else:
                 close_old_connections()
 
     def unsubscribe(self) -> None:
-        # RQ 3.0 sends UNSUBSCRIBE and then stops the pubsub thread, which
-        # redis-py 8 joins. If the thread read the reply before its running
-        # flag was cleared, it waits up to 60 s for a new subscription and
-        # the worker hangs on exit. Clearing the flag first lets the reply
-        # end the thread's loop.
+        # RQ 3.0 sends UNSUBSCRIBE, then stops the pubsub thread, which
+        # redis-py 8.2 joins. When the thread reads the reply before its
+        # running flag is cleared, it waits up to 60 s for a subscription,
+        # so the worker hangs on exit. With the flag cleared first, the
+        # reply ends the thread's loop.
         if self.pubsub_thread is not None:
             try:
                 self.pubsub_thread.stop(timeout=0)
             except TypeError:
-                # redis-py before 8 has stop() without a timeout; it only
-                # clears the flag.
+                # Older redis-py releases have stop() without a timeout,
+                # and there it only clears the flag.
                 self.pubsub_thread.stop()
         super().unsubscribe()
 
@@ -77,8 +77,8 @@ class DjangoWorkerMixin:
             )
             if in_process:
                 # The job runs in this process, so RQ's perform_job() catches
-                # this exception and records it as the job's failure; the
-                # worker then stops because the first signal requested it.
+                # this exception and records it as the job's failure. The
+                # worker then stops, because the first signal requested it.
                 raise SystemExit(reason) from None
             self._fail_killed_job(job, execution, reason)
             raise
@@ -91,11 +91,15 @@ class DjangoWorkerMixin:
             self.handle_job_failure(
                 job, queue=self._queue_of(job), exc_string=reason, execution=execution
             )
-            logger.warning("Failed killed job job_id=%s worker=%s", job.id, self.name)
+            logger.warning(
+                "Moved killed job to the failed registry job_id=%s worker=%s",
+                job.id,
+                self.name,
+            )
         except Exception:
             logger.exception(
-                "Could not move killed job to the failed registry job_id=%s "
-                "worker=%s; registry cleanup will move it later",
+                "Failed to move killed job to the failed registry job_id=%s "
+                "worker=%s. Registry cleanup moves it there later.",
                 job.id,
                 self.name,
             )
@@ -107,6 +111,18 @@ class DjangoWorkerMixin:
         return self.queue_class(
             job.origin, connection=self.connection, serializer=self.serializer
         )
+
+
+def close_old_connections() -> None:
+    """Close unusable or expired database connections, as Django does per request.
+
+    A connection inside an atomic block is left open, because closing it
+    would break the transaction. That is the case when a test runs a
+    SimpleWorker inside Django's TestCase transaction.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 @functools.cache

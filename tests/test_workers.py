@@ -45,8 +45,20 @@ def persistent_connection():
     connection.settings_dict["CONN_MAX_AGE"] = saved
 
 
-def simple_worker(*queue_names, **kwargs):
-    return get_worker(*queue_names, worker_class=SimpleWorker, **kwargs)
+@pytest.fixture
+def run_simple_worker(django_db_blocker):
+    """Return a function that runs a burst SimpleWorker in this process.
+
+    The worker checks database connections around each job, so it needs
+    database access even in a test that makes no query itself.
+    """
+
+    def run(*queue_names):
+        with django_db_blocker.unblock():
+            worker = get_worker(*queue_names, worker_class=SimpleWorker)
+            worker.work(burst=True)
+
+    return run
 
 
 def with_queue(name, **options):
@@ -89,11 +101,11 @@ def test_get_worker_logs_no_descriptions():
 
 
 @override_settings(RQ={"EXCEPTION_HANDLERS": ["tests.testapp.jobs.record_exception"]})
-def test_exception_handlers_from_setting():
+def test_exception_handlers_from_setting(run_simple_worker):
     jobs.HANDLED_EXCEPTIONS.clear()
     job = get_queue().enqueue(jobs.fail, "handled")
 
-    simple_worker().work(burst=True)
+    run_simple_worker()
 
     assert len(jobs.HANDLED_EXCEPTIONS) == 1
     job_id, exc_type, message = jobs.HANDLED_EXCEPTIONS[0]
@@ -122,11 +134,13 @@ def test_given_serializer_allows_mixed_queues():
     [({}, {"failure_ttl": 1000}), ({"DEFAULT_FAILURE_TTL": 1000}, {})],
     ids=["enqueue-argument", "queue-setting"],
 )
-def test_failed_job_keeps_details(flush_redis, queue_options, enqueue_options):
+def test_failed_job_keeps_details(
+    flush_redis, run_simple_worker, queue_options, enqueue_options
+):
     with override_settings(RQ_QUEUES=with_queue("failing", **queue_options)):
         queue = get_queue("failing")
         job = queue.enqueue(jobs.fail, "bad input", **enqueue_options)
-        simple_worker("failing").work(burst=True)
+        run_simple_worker("failing")
     registry = FailedJobRegistry(queue=queue)
 
     assert registry.get_job_ids() == [job.id]
@@ -159,12 +173,14 @@ def test_forking_worker_closes_connection_before_fork(persistent_connection):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_simple_worker_keeps_healthy_connection(persistent_connection):
+def test_simple_worker_keeps_healthy_connection(
+    persistent_connection, run_simple_worker
+):
     Group.objects.create(name="editors")
     connection_id = id(connection.connection)
     queued = [get_queue().enqueue(jobs.database_connection_state) for _ in range(2)]
 
-    simple_worker().work(burst=True)
+    run_simple_worker()
 
     for job in queued:
         state = job.latest_result().return_value
@@ -173,15 +189,28 @@ def test_simple_worker_keeps_healthy_connection(persistent_connection):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_simple_worker_closes_expired_connection():
+def test_simple_worker_closes_expired_connection(run_simple_worker):
     # With CONN_MAX_AGE=0, Django's default, a connection expires at once.
     Group.objects.create(name="editors")
     assert connection.connection is not None
     job = get_queue().enqueue(jobs.database_connection_state)
 
-    simple_worker().work(burst=True)
+    run_simple_worker()
 
     state = job.latest_result().return_value
     assert state["started_closed"] is True
     assert state["group_names"] == ["editors"]
     assert connection.connection is None
+
+
+@pytest.mark.django_db
+def test_simple_worker_inside_test_transaction(run_simple_worker):
+    # pytest-django wraps this test in a transaction, as Django's TestCase
+    # does, so the job reads the group that the test has not committed.
+    Group.objects.create(name="editors")
+    job = get_queue().enqueue(jobs.database_connection_state)
+
+    run_simple_worker()
+
+    assert job.latest_result().return_value["group_names"] == ["editors"]
+    assert Group.objects.filter(name="editors").exists()

@@ -241,8 +241,8 @@ def test_worker_ttl_sets_key_expiry(start_worker, flush_redis):
     ttl = flush_redis.ttl(registered.key)
     worker.kill()
 
-    # RQ expires the worker key worker_ttl + 60 seconds after a heartbeat;
-    # with RQ's default worker_ttl of 420 it would be 480.
+    # RQ expires the worker key worker_ttl + 60 seconds after each
+    # heartbeat. With RQ's default worker_ttl of 420, the TTL would be 480.
     assert 0 < ttl <= 90
 
 
@@ -256,8 +256,8 @@ def test_job_monitoring_interval_sets_heartbeat(start_worker, flush_redis):
     ttl = flush_redis.ttl("rq:worker:monitor-worker")
     assert worker.wait(timeout=30) == 0, worker.output()
 
-    # While a job runs, RQ extends the worker key by the monitoring interval
-    # + 60 seconds; with RQ's default interval of 30 it would be 90.
+    # While a job runs, RQ expires the worker key the monitoring interval
+    # + 60 seconds after each heartbeat. With RQ's default of 30, it is 90.
     assert 0 < ttl <= 61
 
 

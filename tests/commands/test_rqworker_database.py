@@ -1,8 +1,8 @@
 """Database connections of real rqworker processes across jobs.
 
-The PostgreSQL tests need the server at 127.0.0.1:5432 with trust
-authentication for the user ``postgres`` and a database ``test``, and
-the psycopg package; without them they are skipped.
+The PostgreSQL tests need the psycopg package and a server at
+127.0.0.1:5432 that trusts the user ``postgres`` on the database ``test``.
+Without them, those tests are skipped.
 """
 
 import functools
