@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import signal
 from typing import Any
@@ -88,9 +89,12 @@ class DjangoWorkerMixin:
             if job.get_status(refresh=True) != JobStatus.STARTED:
                 return
             job.ended_at = now()
-            self.handle_job_failure(
-                job, queue=self._queue_of(job), exc_string=reason, execution=execution
-            )
+            options = {"queue": self._queue_of(job), "exc_string": reason}
+            if "execution" in inspect.signature(self.handle_job_failure).parameters:
+                # RQ 3 cleans up the execution it is given; RQ 2 cleans up
+                # self.execution and has no such parameter.
+                options["execution"] = execution
+            self.handle_job_failure(job, **options)
             logger.warning(
                 "Moved killed job to the failed registry job_id=%s worker=%s",
                 job.id,
