@@ -91,8 +91,8 @@ class DjangoWorkerMixin:
             job.ended_at = now()
             options = {"queue": self._queue_of(job), "exc_string": reason}
             if "execution" in inspect.signature(self.handle_job_failure).parameters:
-                # RQ 3 cleans up the execution it is given; RQ 2 cleans up
-                # self.execution and has no such parameter.
+                # RQ 3 cleans up the execution it is given, but RQ 2 has no
+                # such parameter and cleans up self.execution.
                 options["execution"] = execution
             self.handle_job_failure(job, **options)
             logger.warning(
