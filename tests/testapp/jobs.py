@@ -162,3 +162,64 @@ def record_success(job, connection, result, *args, **kwargs):
 def record_failure(job, connection, exc_type, exc_value, traceback):
     """Failure callback: push ``failure:<job id>:<exception>`` to a Redis list."""
     connection.rpush("test:callbacks", f"failure:{job.id}:{exc_type.__name__}")
+
+
+# Helpers for the reliability suite.
+
+RUN_COUNTS_KEY = "rq-lite-test:reliability:runs"
+
+
+def count_run(fail_first=False):
+    """Add one to this job's run count in Redis and return the new count.
+
+    With ``fail_first`` the first run raises, so the job lands in the failed
+    registry until it is requeued. The run is counted before it raises.
+    """
+    from rq import get_current_job
+
+    current = get_current_job()
+    runs = current.connection.hincrby(RUN_COUNTS_KEY, current.id, 1)
+    if fail_first and runs == 1:
+        raise ValueError(f"First run of job {current.id} fails on purpose.")
+    return runs
+
+
+def wait_for_file_then_count(path, timeout=30.0):
+    """Count a run, then wait until ``path`` exists and return its run count.
+
+    The test learns that the job has started from the count in Redis, then
+    kills the worker or restarts the server while the job waits.
+    """
+    runs = count_run()
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"File {path} did not appear within {timeout} s.")
+        time.sleep(0.05)
+    return runs
+
+
+class RaisingOnDelete:
+    """A value whose ``__del__`` raises, as a buggy resource wrapper might."""
+
+    def __reduce__(self):
+        return (str, ("pickled in place of RaisingOnDelete",))
+
+    def __del__(self):
+        raise RuntimeError("RaisingOnDelete.__del__ failed on purpose.")
+
+
+def return_raising_on_delete():
+    return RaisingOnDelete()
+
+
+def return_unpicklable():
+    """Return a value that pickle rejects: a lock."""
+    import threading
+
+    return threading.Lock()
+
+
+def measure_argument(data):
+    """Return the length of ``data``, a large argument."""
+    return len(data)
