@@ -184,12 +184,20 @@ def count_run(fail_first=False):
     return runs
 
 
+RUN_PIDS_KEY = "rq-lite-test:reliability:pids"
+
+
 def wait_for_file_then_count(path, timeout=30.0):
     """Count a run, then wait until ``path`` exists and return its run count.
 
-    The test learns that the job has started from the count in Redis, then
-    kills the worker or restarts the server while the job waits.
+    The test learns that the job has started, and the id of the process that
+    runs it, from Redis, then kills that process or restarts the server
+    while the job waits.
     """
+    from rq import get_current_job
+
+    current = get_current_job()
+    current.connection.hset(RUN_PIDS_KEY, current.id, os.getpid())
     runs = count_run()
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
