@@ -12,6 +12,7 @@ from rq.job import Job
 
 from . import conf
 from .connections import get_connection
+from .exceptions import enqueue_errors
 
 
 class SettingsDefaultsMixin:
@@ -39,6 +40,21 @@ class SettingsDefaultsMixin:
             if kwargs.get(option) is None:
                 kwargs[option] = conf.get_job_default(self.name, key)
         return super().create_job(func, *args, **kwargs)
+
+    # A Redis connection failure while enqueueing becomes EnqueueError, which
+    # names the queue and the server's address.
+
+    def enqueue_call(self, *args: Any, **kwargs: Any) -> Job:
+        with enqueue_errors(self):
+            return super().enqueue_call(*args, **kwargs)
+
+    def enqueue_many(self, *args: Any, **kwargs: Any) -> list[Job]:
+        with enqueue_errors(self):
+            return super().enqueue_many(*args, **kwargs)
+
+    def schedule_job(self, *args: Any, **kwargs: Any) -> Job:
+        with enqueue_errors(self):
+            return super().schedule_job(*args, **kwargs)
 
 
 @functools.cache
