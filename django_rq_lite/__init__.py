@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "PendingJob",
     "QueueNotFound",
     "enqueue",
     "get_connection",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 _EXPORTS = {
+    "PendingJob": "django_rq_lite.on_commit",
     "QueueNotFound": "django_rq_lite.conf",
     "enqueue": "django_rq_lite.queues",
     "get_connection": "django_rq_lite.connections",
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from .conf import QueueNotFound
     from .connections import get_connection
     from .decorators import job
+    from .on_commit import PendingJob
     from .queues import enqueue, get_queue
     from .workers import get_worker
 

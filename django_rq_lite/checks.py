@@ -78,6 +78,7 @@ def check_queue(name: Any, options: Any) -> list:
     messages += _check_sentinels(where, options)
     messages += _check_ssl(where, options)
     messages += _check_ttls(where, options)
+    messages += _check_commit_options(where, options)
     if conf.uses_embedded(options):
         messages.append(
             Warning(
@@ -114,6 +115,35 @@ def check_global(options: Any) -> list:
     for path in options.get("EXCEPTION_HANDLERS") or ():
         messages += _check_import(where, "EXCEPTION_HANDLERS", path)
     messages += _check_ttls(where, options)
+    messages += _check_commit_options(where, options)
+    return messages
+
+
+def _check_commit_options(where: str, options: dict) -> list:
+    """Check ``COMMIT_MODE`` and that ``COMMIT_DATABASE`` is in ``DATABASES``."""
+    from .on_commit import COMMIT_MODES
+
+    messages = []
+    mode = options.get("COMMIT_MODE")
+    if isinstance(mode, str) and mode not in COMMIT_MODES:
+        messages.append(
+            Error(
+                f"{where}['COMMIT_MODE'] is {mode!r}, which is not a commit mode.",
+                hint=f"Use one of: {', '.join(repr(m) for m in COMMIT_MODES)}.",
+                id="django_rq_lite.E013",
+            )
+        )
+    alias = options.get("COMMIT_DATABASE")
+    databases = getattr(settings, "DATABASES", {})
+    if isinstance(alias, str) and alias not in databases:
+        messages.append(
+            Error(
+                f"{where}['COMMIT_DATABASE'] is {alias!r}, which is not in DATABASES.",
+                hint=f"Use one of the DATABASES aliases: "
+                f"{', '.join(databases) or 'none'}.",
+                id="django_rq_lite.E014",
+            )
+        )
     return messages
 
 

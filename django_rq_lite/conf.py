@@ -37,6 +37,8 @@ QUEUE_KEYS = {
     **JOB_DEFAULT_KEYS,
     "ASYNC": (bool,),
     "SERIALIZER": (str,),
+    "COMMIT_MODE": (str,),
+    "COMMIT_DATABASE": (str,),
 }
 
 # The SSL_* queue options become redis-py's ssl_* client arguments.
@@ -64,6 +66,8 @@ GLOBAL_KEYS = {
     "EXCEPTION_HANDLERS": (list, tuple),
     "EMBEDDED_DIR": (str, Path),
     "SHOW_ADMIN": (bool,),
+    "COMMIT_MODE": (str,),
+    "COMMIT_DATABASE": (str,),
 }
 CLASS_PATH_KEYS = ("JOB_CLASS", "QUEUE_CLASS", "WORKER_CLASS")
 

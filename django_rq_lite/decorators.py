@@ -11,6 +11,7 @@ from rq import Queue
 from rq.job import Job
 
 from . import conf
+from .on_commit import CommitModeMixin, dispatch
 from .queues import SettingsDefaultsMixin, get_queue
 
 P = ParamSpec("P")
@@ -29,6 +30,8 @@ OPTION_NAMES = {
     "meta": "meta",
     "description": "description",
     "at_front": "at_front",
+    "on_commit": "on_commit",
+    "on_commit_using": "on_commit_using",
 }
 
 SETTINGS_DEFAULTS = {
@@ -96,19 +99,23 @@ class JobFunction(Generic[P, R]):
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue a call; RQ's options (``job_timeout``...) override @job's."""
-        return self.get_queue().enqueue(self.func, *args, **self._merge(kwargs))
+        return self._enqueue("enqueue", (self.func, *args), kwargs)
 
     def enqueue_in(self, delta: timedelta, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Schedule a call ``delta`` from now; a worker needs the scheduler."""
-        return self.get_queue().enqueue_in(
-            delta, self.func, *args, **self._merge(kwargs)
-        )
+        return self._enqueue("enqueue_in", (delta, self.func, *args), kwargs)
 
     def enqueue_at(self, when: datetime, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Schedule a call at ``when`` (an aware datetime, or naive in UTC)."""
-        return self.get_queue().enqueue_at(
-            when, self.func, *args, **self._merge(kwargs)
-        )
+        return self._enqueue("enqueue_at", (when, self.func, *args), kwargs)
+
+    def _enqueue(self, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+        queue = self.get_queue()
+        merged = self._merge(kwargs)
+        if isinstance(queue, CommitModeMixin):
+            return getattr(queue, method)(*args, **merged)
+        # A plain RQ queue does not know the on_commit options.
+        return dispatch(queue, method, args, merged)
 
     def _merge(self, call_kwargs: dict[str, Any]) -> dict[str, Any]:
         merged = dict(call_kwargs)
@@ -141,7 +148,8 @@ def job(func_or_queue=None, **options):
     Forms: ``@job``, ``@job("high")``, ``@job(queue)``, and with options
     ``@job("high", timeout=60, result_ttl=..., ttl=..., failure_ttl=...,
     retry=Retry(max=3), on_success=..., on_failure=..., on_stopped=...,
-    meta={...}, description=..., at_front=True)``. An option that is not
+    meta={...}, description=..., at_front=True, on_commit=True,
+    on_commit_using="default")``. An option that is not
     given comes from the queue's settings, then from RQ's defaults.
     """
     unknown = sorted(set(options) - set(OPTION_NAMES))

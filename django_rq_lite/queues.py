@@ -12,15 +12,18 @@ from rq.job import Job
 
 from . import conf
 from .connections import get_connection
+from .on_commit import CommitModeMixin
 from .exceptions import enqueue_errors
 
 
-class SettingsDefaultsMixin:
+class SettingsDefaultsMixin(CommitModeMixin):
     """Fill a new job's TTLs from the queue's settings when the caller did not.
 
     RQ's ``Queue`` takes a default timeout but no default result or failure
     TTL, so they are looked up by queue name whenever a job is created. That
     also covers queues that RQ builds itself, such as the worker's.
+
+    The enqueue methods honour ``COMMIT_MODE`` (see ``on_commit.py``).
 
     A function that a worker could not import is rejected here, and a
     ``@job`` function is replaced by the function it wraps, because RQ
@@ -141,7 +144,8 @@ def same_server(first: Redis, second: Redis) -> bool:
 def enqueue(func: Any, *args: Any, **kwargs: Any) -> Job:
     """Enqueue ``func(*args, **kwargs)`` on the ``default`` queue.
 
-    Options take RQ's names (``job_timeout``, ``result_ttl``, ``job_id``...).
+    Options take RQ's names (``job_timeout``, ``result_ttl``, ``job_id``...),
+    plus ``on_commit`` and ``on_commit_using`` (see ``on_commit.py``).
     """
     from .decorators import check_importable
 
