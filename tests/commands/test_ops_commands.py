@@ -1,0 +1,413 @@
+"""The operations commands against the session's real Redis server."""
+
+import json
+import subprocess
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from rq.job import Job, JobStatus
+from rq.suspension import is_suspended
+
+from django_rq_lite import get_queue
+from tests.commands.worker_process import (
+    REPO_DIR,
+    run_worker,
+    wait_for,
+    worker_env,
+)
+from tests.testapp import jobs
+
+
+def run_command(name, *args, **options):
+    """Run a command and return its standard output."""
+    stdout = StringIO()
+    call_command(name, *args, stdout=stdout, stderr=StringIO(), **options)
+    return stdout.getvalue()
+
+
+def make_failed_job(queue_name="default", message="boom"):
+    """Enqueue a failing job and run it in a burst worker, so it fails."""
+    job = get_queue(queue_name).enqueue(jobs.fail, message)
+    result = run_worker(queue_name, "--burst")
+    assert result.returncode == 0, result.stderr
+    assert job.get_status(refresh=True) == JobStatus.FAILED
+    return job
+
+
+# rqstats
+
+
+def test_rqstats_json_counts_queued_and_failed():
+    make_failed_job()
+    get_queue("default").enqueue(jobs.add, 1, 2)
+
+    report = json.loads(run_command("rqstats", "default", "--json"))
+
+    counts = report["queues"]["default"]["counts"]
+    assert counts["queued"] == 1
+    assert counts["failed"] == 1
+    assert counts["finished"] == 0
+    assert report["queues"]["default"]["workers"] == 0
+
+
+def test_rqstats_json_lists_every_queue():
+    report = json.loads(run_command("rqstats", "--json"))
+
+    assert sorted(report["queues"]) == ["default", "high", "low", "sync"]
+
+
+def test_rqstats_table_has_header_and_rows():
+    get_queue("high").enqueue(jobs.add, 1, 2)
+
+    lines = run_command("rqstats", "high", "low").splitlines()
+
+    assert lines[0].split() == [
+        "queue",
+        "queued",
+        "started",
+        "deferred",
+        "scheduled",
+        "finished",
+        "failed",
+        "canceled",
+        "workers",
+    ]
+    assert lines[1].split() == ["high", "1", "0", "0", "0", "0", "0", "0", "0"]
+    assert lines[2].split()[:2] == ["low", "0"]
+
+
+def test_rqstats_interval_repeats_count_times():
+    output = run_command(
+        "rqstats", "default", "--json", "--interval", "0.05", "--count", "3"
+    )
+
+    reports = [json.loads(line) for line in output.splitlines()]
+    assert len(reports) == 3
+
+
+def test_rqstats_unknown_queue_is_command_error():
+    with pytest.raises(CommandError, match="Unknown queue"):
+        run_command("rqstats", "nope")
+
+
+def test_rqstats_zero_interval_is_command_error():
+    with pytest.raises(CommandError, match="--interval 0.0 is not positive"):
+        run_command("rqstats", "--interval", "0")
+
+
+# rqenqueue
+
+
+def test_rqenqueue_json_args_reach_job():
+    job_id = run_command(
+        "rqenqueue", "tests.testapp.jobs.add", "2", "3", "--json", "--queue", "high"
+    ).strip()
+
+    job = Job.fetch(job_id, connection=get_queue("high").connection)
+    assert job.args == (2, 3)
+    assert job.origin == "high"
+
+
+def test_rqenqueue_plain_args_are_strings():
+    job_id = run_command("rqenqueue", "tests.testapp.jobs.add", "2", "3").strip()
+
+    job = Job.fetch(job_id, connection=get_queue().connection)
+    assert job.args == ("2", "3")
+
+
+def test_rqenqueue_kwargs_and_job_id():
+    run_command(
+        "rqenqueue",
+        "tests.testapp.jobs.sleep_then_return",
+        "--kwargs",
+        '{"seconds": 0, "value": "ok"}',
+        "--job-id",
+        "cli-job",
+        "--job-timeout",
+        "45",
+    )
+
+    job = Job.fetch("cli-job", connection=get_queue().connection)
+    assert job.kwargs == {"seconds": 0, "value": "ok"}
+    assert job.timeout == 45
+
+
+def test_rqenqueue_job_runs_in_worker():
+    job_id = run_command("rqenqueue", "tests.testapp.jobs.add", "4", "5", "--json")
+    result = run_worker("--burst")
+
+    assert result.returncode == 0, result.stderr
+    job = Job.fetch(job_id.strip(), connection=get_queue().connection)
+    assert job.return_value() == 9
+
+
+def test_rqenqueue_unimportable_path_is_command_error():
+    with pytest.raises(CommandError, match="'tests.testapp.jobs.nope' cannot be"):
+        run_command("rqenqueue", "tests.testapp.jobs.nope")
+
+
+def test_rqenqueue_non_callable_is_command_error():
+    with pytest.raises(CommandError, match="is a list, not a function"):
+        run_command("rqenqueue", "tests.testapp.jobs.HANDLED_EXCEPTIONS")
+
+
+def test_rqenqueue_bad_json_arg_is_command_error():
+    with pytest.raises(CommandError, match="Argument 'abc' is not valid JSON"):
+        run_command("rqenqueue", "tests.testapp.jobs.add", "abc", "--json")
+
+
+def test_rqenqueue_kwargs_list_is_command_error():
+    with pytest.raises(CommandError, match="--kwargs must be a JSON object"):
+        run_command("rqenqueue", "tests.testapp.jobs.add", "--kwargs", "[1]")
+
+
+def test_rqenqueue_unknown_queue_is_command_error():
+    with pytest.raises(CommandError, match="Unknown queue"):
+        run_command("rqenqueue", "tests.testapp.jobs.add", "--queue", "nope")
+
+
+# rqsuspend and rqresume
+
+
+def test_rqsuspend_sets_suspension(flush_redis):
+    run_command("rqsuspend")
+
+    assert is_suspended(flush_redis)
+
+
+def test_rqsuspend_duration_sets_expiry(flush_redis):
+    run_command("rqsuspend", "--duration", "30")
+
+    assert 0 < flush_redis.ttl("rq:suspended") <= 30
+
+
+def test_rqsuspend_zero_duration_is_command_error():
+    with pytest.raises(CommandError, match="--duration 0 is less than 1"):
+        run_command("rqsuspend", "--duration", "0")
+
+
+def test_rqresume_clears_suspension(flush_redis):
+    run_command("rqsuspend")
+    run_command("rqresume")
+
+    assert not is_suspended(flush_redis)
+
+
+def test_suspended_burst_worker_leaves_job(flush_redis):
+    job = get_queue().enqueue(jobs.add, 1, 1)
+    run_command("rqsuspend", "--queue", "default")
+
+    suspended = run_worker("--burst")
+    assert suspended.returncode == 0, suspended.stderr
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+    run_command("rqresume", "--queue", "default")
+    resumed = run_worker("--burst")
+    assert resumed.returncode == 0, resumed.stderr
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+
+
+# rqrequeue
+
+
+def test_rqrequeue_by_id_moves_job_back():
+    job = make_failed_job()
+
+    output = run_command("rqrequeue", job.id)
+
+    assert "Requeued 1 job(s)" in output
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+    assert get_queue().failed_job_registry.count == 0
+
+
+def test_rqrequeue_all_moves_every_failed_job():
+    make_failed_job("low", "first")
+    make_failed_job("low", "second")
+
+    output = run_command("rqrequeue", "--queue", "low", "--all")
+
+    assert "Requeued 2 job(s) on queue 'low'" in output
+    assert get_queue("low").count == 2
+
+
+def test_rqrequeue_unknown_id_is_command_error():
+    job = make_failed_job()
+
+    with pytest.raises(CommandError, match="Not in the failed registry.*missing-id"):
+        run_command("rqrequeue", job.id, "missing-id")
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_rqrequeue_ids_and_all_is_command_error():
+    with pytest.raises(CommandError, match="either job ids or --all"):
+        run_command("rqrequeue", "some-id", "--all")
+
+
+def test_rqrequeue_nothing_is_command_error():
+    with pytest.raises(CommandError, match="either job ids or --all"):
+        run_command("rqrequeue")
+
+
+# rqempty
+
+
+def test_rqempty_noinput_deletes_queued_jobs():
+    job = get_queue("low").enqueue(jobs.add, 1, 2)
+    kept = get_queue("high").enqueue(jobs.add, 1, 2)
+
+    output = run_command("rqempty", "low", "--noinput")
+
+    assert "Deleted 1 job(s) from queue 'low'" in output
+    assert get_queue("low").count == 0
+    assert Job.exists(job.id, connection=get_queue().connection) is False
+    assert kept.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_rqempty_all_empties_every_queue():
+    get_queue("low").enqueue(jobs.add, 1, 2)
+    get_queue("high").enqueue(jobs.add, 1, 2)
+
+    run_command("rqempty", "--all", "--noinput")
+
+    assert get_queue("low").count == 0
+    assert get_queue("high").count == 0
+
+
+def test_rqempty_no_answer_cancels(monkeypatch):
+    get_queue("low").enqueue(jobs.add, 1, 2)
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+
+    output = run_command("rqempty", "low")
+
+    assert "Cancelled" in output
+    assert get_queue("low").count == 1
+
+
+def test_rqempty_yes_answer_empties(monkeypatch):
+    get_queue("low").enqueue(jobs.add, 1, 2)
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+
+    run_command("rqempty", "low")
+
+    assert get_queue("low").count == 0
+
+
+def test_rqempty_without_queue_is_command_error():
+    with pytest.raises(CommandError, match="either queue names or --all"):
+        run_command("rqempty", "--noinput")
+
+
+# rqdelete
+
+
+def test_rqdelete_removes_failed_job():
+    job = make_failed_job()
+
+    output = run_command("rqdelete", job.id)
+
+    assert "Deleted 1 job(s)" in output
+    assert Job.exists(job.id, connection=get_queue().connection) is False
+    assert get_queue().failed_job_registry.count == 0
+
+
+def test_rqdelete_removes_queued_job_of_other_queue():
+    job = get_queue("high").enqueue(jobs.add, 1, 2)
+
+    run_command("rqdelete", job.id)
+
+    assert get_queue("high").count == 0
+
+
+def test_rqdelete_missing_id_is_command_error():
+    job = get_queue().enqueue(jobs.add, 1, 2)
+
+    with pytest.raises(CommandError, match="Jobs not found: missing-id"):
+        run_command("rqdelete", job.id, "missing-id")
+    assert Job.exists(job.id, connection=get_queue().connection) is False
+
+
+# rqworker-pool
+
+
+def test_rqworker_pool_burst_runs_jobs(tmp_path):
+    marker = tmp_path / "pool.txt"
+    for text in ("one", "two", "three"):
+        get_queue("low").enqueue(jobs.write_marker, str(marker), text)
+
+    result = subprocess.run(
+        [*pool_command(), "low", "-n", "2", "--burst"],
+        env=worker_env(),
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(marker.read_text().split()) == ["one", "three", "two"]
+
+
+def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
+    import os
+    import signal
+
+    from rq import Worker
+
+    log = tmp_path / "pool.log"
+    with open(log, "w") as output:
+        pool = subprocess.Popen(
+            [*pool_command(), "-n", "2"],
+            env=worker_env(),
+            cwd=REPO_DIR,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        queue = get_queue()
+        first = wait_for(
+            lambda: len(Worker.all(queue=queue)) == 2 and Worker.all(queue=queue),
+            20,
+            "the pool did not start 2 workers",
+        )
+        # SIGTERM, not SIGKILL: every pool worker forks a scheduler process,
+        # which a killed worker would leave running.
+        os.kill(first[0].pid, signal.SIGTERM)
+        names = {worker.name for worker in first}
+        wait_for(
+            lambda: {worker.name for worker in Worker.all(queue=queue)} - names,
+            20,
+            "the pool did not replace the stopped worker",
+        )
+    finally:
+        pool.send_signal(signal.SIGTERM)
+        try:
+            pool.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pool.kill()
+            pool.wait(timeout=10)
+
+
+def test_rqworker_pool_zero_workers_is_command_error():
+    result = subprocess.run(
+        [*pool_command(), "-n", "0"],
+        env=worker_env(),
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "--num-workers 0 is less than 1" in result.stderr
+
+
+def test_rqworker_pool_bad_class_is_command_error():
+    with pytest.raises(CommandError, match="--worker-class 'nope.Worker' cannot"):
+        run_command("rqworker-pool", "--worker-class", "nope.Worker")
+
+
+def pool_command():
+    import sys
+
+    return [sys.executable, "-m", "django", "rqworker-pool"]
