@@ -231,3 +231,21 @@ def return_unpicklable():
 def measure_argument(data):
     """Return the length of ``data``, a large argument."""
     return len(data)
+
+
+# Helpers for the fast worker tests and probe.
+
+
+def noop():
+    return None
+
+
+def exit_horse(code=1):
+    """End the process that runs the job at once, as a crash would."""
+    os._exit(code)
+
+
+def count_run_and_pid():
+    """Count this job's run in Redis and return the pid of its process."""
+    count_run()
+    return os.getpid()

@@ -1,0 +1,433 @@
+"""An RQ worker that reuses one work-horse process for many jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import time
+from multiprocessing import Pipe
+from multiprocessing.connection import wait
+from typing import Any
+
+from rq import Worker
+from rq.executions import Execution
+from rq.job import Job, JobStatus
+from rq.timeouts import BaseTimeoutException
+from rq.utils import now
+from rq.worker import WorkerStatus
+
+# A state or heartbeat written to Redis less than this many seconds ago is
+# not written again, because the worker loop of RQ 3.0 repeats both several
+# times between two jobs.
+WRITE_COALESCE_SECONDS = 1.0
+
+# Seconds a horse has to exit after the worker closes its pipe.
+HORSE_EXIT_TIMEOUT = 5.0
+
+
+class FastWorker(Worker):
+    """An RQ worker that runs jobs in a long-lived work-horse process.
+
+    RQ's ``Worker`` forks a horse for every job. This worker forks one horse
+    and sends it job after job over a pipe. The horse runs each job with
+    RQ's ``perform_job()``, so timeouts, results, retries and callbacks
+    behave as with RQ's worker. The worker forks a new horse after a crash,
+    after a job is stopped or killed, after a job timeout, and after
+    ``max_jobs_per_horse`` jobs. Jobs in one horse share its memory, so
+    state that a job leaves in modules stays until the horse is replaced.
+
+    The worker writes the start of a job in one pipelined transaction, and
+    the horse writes the worker's idle state and heartbeat in the same
+    transaction as the job's result.
+    """
+
+    def __init__(
+        self, *args: Any, max_jobs_per_horse: int | None = None, **kwargs: Any
+    ) -> None:
+        if max_jobs_per_horse is not None and max_jobs_per_horse < 1:
+            raise ValueError(
+                f"max_jobs_per_horse is {max_jobs_per_horse}, but it must be at "
+                "least 1. Give a positive number, or None for no limit."
+            )
+        super().__init__(*args, **kwargs)
+        self.max_jobs_per_horse = max_jobs_per_horse
+        self._horse_process_pid = 0
+        self._horse_pidfd: int | None = None
+        self._channel: Any = None
+        self._in_fast_horse = False
+        self._prepared_job_id: str | None = None
+        self._job_timed_out = False
+        self._state_written_at = float("-inf")
+        self._heartbeat_written_at = float("-inf")
+        self._heartbeat_written_ttl = 0
+
+    # Writes that the worker loop repeats.
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        if pipeline is None and state == self._state and self._state_is_fresh():
+            return
+        super().set_state(state, pipeline=pipeline)
+        if pipeline is None:
+            self._state_written_at = time.monotonic()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        timeout = timeout or self.worker_ttl + 60
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            return
+        if self._heartbeat_covers(timeout):
+            return
+        with self.connection.pipeline(transaction=False) as batch:
+            super().heartbeat(timeout, pipeline=batch)
+            batch.execute()
+        self._note_heartbeat(timeout)
+
+    def _state_is_fresh(self) -> bool:
+        return time.monotonic() - self._state_written_at < WRITE_COALESCE_SECONDS
+
+    def _heartbeat_covers(self, timeout: int) -> bool:
+        elapsed = time.monotonic() - self._heartbeat_written_at
+        return (
+            elapsed < WRITE_COALESCE_SECONDS and self._heartbeat_written_ttl >= timeout
+        )
+
+    def _note_heartbeat(self, timeout: int) -> None:
+        self._heartbeat_written_at = time.monotonic()
+        self._heartbeat_written_ttl = timeout
+
+    # The worker's side.
+
+    def execute_job(self, job: Job, queue: Any) -> None:
+        self._ensure_horse()
+        execution, job_hash = self._start_execution(job, queue)
+        message = {
+            "job_id": job.id,
+            "job_hash": job_hash,
+            "queue_name": queue.name,
+            "execution_id": execution.id,
+            "execution_created_at": execution.created_at,
+            "redis_server_version": job.redis_server_version,
+        }
+        os.environ["RQ_WORKER_ID"] = self.name
+        os.environ["RQ_JOB_ID"] = job.id
+        self._horse_pid = self._horse_process_pid
+        try:
+            self._channel.send(message)
+        except OSError:
+            # The idle horse died; monitoring finds it gone and fails the job.
+            self.log.warning(
+                "Worker %s: could not send job %s to horse %s",
+                self.name,
+                job.id,
+                self._horse_process_pid,
+            )
+        self.procline(f"Job {job.id} in horse {self._horse_process_pid}")
+        self._monitor_horse(job, queue, execution)
+
+    def _start_execution(self, job: Job, queue: Any) -> tuple[Execution, dict]:
+        """Write the start of ``job`` in one transaction and return its hash.
+
+        This combines RQ's ``prepare_execution()``, which the worker runs,
+        with ``prepare_job_execution()``, which RQ's horse runs, so the horse
+        skips the latter.
+        """
+        heartbeat_ttl = self.get_heartbeat_ttl(job)
+        with self.connection.pipeline() as pipeline:
+            execution = Execution.create(
+                job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
+            )
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.persist(job.key)
+            if len(self.queues) == 1:
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipeline.hgetall(job.key)
+            results = pipeline.execute()
+        self._state_written_at = time.monotonic()
+        self._note_heartbeat(heartbeat_ttl)
+        return execution, results[-1]
+
+    def _ensure_horse(self) -> None:
+        if self._horse_process_pid and self._reap_horse(block=False) is None:
+            return
+        parent_end, horse_end = Pipe()
+        pid = os.fork()
+        if pid == 0:
+            parent_end.close()
+            os.setpgrp()
+            self._run_horse(horse_end)
+        horse_end.close()
+        self._channel = parent_end
+        self._horse_process_pid = pid
+        self._horse_pidfd = open_pidfd(pid)
+        self.log.info("Worker %s: started horse %s", self.name, pid)
+
+    def _monitor_horse(self, job: Job, queue: Any, execution: Execution) -> None:
+        job.started_at = now()
+        reply = None
+        while reply is None:
+            ready = wait(self._wait_objects(), self.job_monitoring_interval)
+            if ready:
+                reply = self._receive_reply()
+                if reply is None:
+                    break
+                continue
+            if not self._horse_alive():
+                break
+            working_time = (now() - job.started_at).total_seconds()
+            timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
+            if job.timeout != -1 and working_time > timeout + 60:
+                # The horse did not end the job at its timeout, so it is stuck.
+                self.heartbeat(self.job_monitoring_interval + 60)
+                self.kill_horse()
+                break
+            self.maintain_heartbeats(job, execution)
+
+        self._horse_pid = 0
+        self.executions.pop(execution.id, None)
+        if reply is not None:
+            self._finish_reply(reply)
+            return
+        status = self._reap_horse(block=True)
+        self._fail_lost_job(job, queue, execution, status)
+
+    def _wait_objects(self) -> list:
+        objects = [self._channel]
+        if self._horse_pidfd is not None:
+            objects.append(self._horse_pidfd)
+        return objects
+
+    def _receive_reply(self) -> dict | None:
+        try:
+            if not self._channel.poll():
+                # Only the pidfd is ready: the horse exited without a reply.
+                return None
+            return self._channel.recv()
+        except (EOFError, OSError):
+            return None
+
+    def _finish_reply(self, reply: dict) -> None:
+        # The horse wrote the idle state and a heartbeat with the job's end.
+        self._state = WorkerStatus.IDLE
+        self._state_written_at = time.monotonic()
+        self._note_heartbeat(self.worker_ttl + 60)
+        if reply["retire"]:
+            self._reap_horse(block=True)
+
+    def _fail_lost_job(
+        self, job: Job, queue: Any, execution: Execution, status: int | None
+    ) -> None:
+        """Fail ``job`` after its horse exited without a reply, as RQ's worker does."""
+        self.set_state(WorkerStatus.IDLE)
+        try:
+            job_status = job.get_status()
+        except Exception:
+            # The job finished and its hash expired, or it was deleted.
+            return
+        if self._stopped_job_id == job.id:
+            self._handle_stopped_job(job, queue, execution)
+            return
+        if job_status in (JobStatus.FINISHED, JobStatus.FAILED):
+            return
+        job.ended_at = now()
+        detail = describe_exit(status)
+        exc_string = f"Work-horse terminated unexpectedly ({detail})."
+        self.log.warning("Worker %s: job %s failed: %s", self.name, job.id, exc_string)
+        self.handle_work_horse_killed(job, self._horse_process_pid, status, None)
+        self.handle_job_failure(
+            job, queue=queue, exc_string=exc_string, execution=execution
+        )
+
+    def _horse_alive(self) -> bool:
+        return self._reap_horse(block=False) is None
+
+    def _reap_horse(self, block: bool) -> int | None:
+        """Return the horse's wait status once it has exited, else None.
+
+        After the horse has been reaped, by this method or by RQ's
+        ``wait_for_horse()``, this returns -1 and forgets the horse.
+        """
+        pid = self._horse_process_pid
+        if not pid:
+            return -1
+        try:
+            reaped, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            reaped, status = pid, -1
+        if reaped == 0:
+            return None
+        self._forget_horse()
+        return status
+
+    def _forget_horse(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        if self._horse_pidfd is not None:
+            os.close(self._horse_pidfd)
+        self._channel = None
+        self._horse_pidfd = None
+        self._horse_process_pid = 0
+
+    def _stop_horse(self) -> None:
+        """Close the idle horse's pipe, so it exits, and kill it if it does not."""
+        pid = self._horse_process_pid
+        if not pid:
+            return
+        self._channel.close()
+        deadline = time.monotonic() + HORSE_EXIT_TIMEOUT
+        while self._reap_horse(block=False) is None:
+            if time.monotonic() > deadline:
+                self.log.warning(
+                    "Worker %s: horse %s did not exit in %s s, killing it",
+                    self.name,
+                    pid,
+                    HORSE_EXIT_TIMEOUT,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                self._reap_horse(block=True)
+                return
+            time.sleep(0.01)
+
+    def teardown(self) -> None:
+        if not self._in_fast_horse:
+            self._stop_horse()
+        super().teardown()
+
+    # The horse's side.
+
+    def _run_horse(self, channel: Any) -> None:
+        """Run jobs that arrive on ``channel`` until it closes; never return."""
+        random.seed()
+        self.setup_work_horse_signals()
+        self._in_fast_horse = True
+        self._horse_pid = 0
+        self.executions.clear()
+        exit_code = 0
+        jobs_done = 0
+        try:
+            while True:
+                try:
+                    message = channel.recv()
+                except EOFError:
+                    break
+                self._perform_message(message)
+                jobs_done += 1
+                retire = self._job_timed_out or (
+                    self.max_jobs_per_horse is not None
+                    and jobs_done >= self.max_jobs_per_horse
+                )
+                channel.send({"retire": retire})
+                if retire:
+                    break
+        except BaseException:
+            self.log.exception("Horse %s: unexpected error, exiting", os.getpid())
+            exit_code = 1
+        finally:
+            self.close_horse_resources()
+        os._exit(exit_code)
+
+    def _perform_message(self, message: dict) -> None:
+        job = self.job_class(
+            message["job_id"], connection=self.connection, serializer=self.serializer
+        )
+        job.restore(message["job_hash"])
+        job.redis_server_version = message["redis_server_version"]
+        queue = self._queue_named(message["queue_name"])
+        execution = Execution(
+            message["execution_id"],
+            job.id,
+            connection=self.connection,
+            worker_name=self.name,
+        )
+        execution.created_at = message["execution_created_at"]
+        execution._job = job
+        self.executions.clear()
+        self.executions[execution.id] = execution
+        os.environ["RQ_JOB_ID"] = job.id
+        self._prepared_job_id = job.id
+        self._job_timed_out = False
+        self.perform_job(job, queue, execution)
+
+    def _queue_named(self, name: str) -> Any:
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        return self.queue_class(
+            name,
+            connection=self.connection,
+            job_class=self.job_class,
+            serializer=self.serializer,
+        )
+
+    def prepare_job_execution(
+        self, job: Job, remove_from_intermediate_queue: bool = False
+    ) -> None:
+        if self._prepared_job_id != job.id:
+            super().prepare_job_execution(job, remove_from_intermediate_queue)
+            return
+        # The worker already wrote this in _start_execution().
+        self._prepared_job_id = None
+        self.procline(f"Processing {job.func_name} from {job.origin}")
+
+    def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
+        # RQ's version writes a job heartbeat that keeps the job alive while
+        # its callbacks run. Without callbacks, the next transaction ends it.
+        if job.success_callback is None and job.failure_callback is None:
+            job.ended_at = now()
+            return
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if isinstance(exc_info[1], BaseTimeoutException):
+            self._job_timed_out = True
+        super().handle_exception(job, *exc_info)
+
+    def cleanup_execution(
+        self, job: Job, pipeline: Any, execution: Execution | None = None
+    ) -> None:
+        super().cleanup_execution(job, pipeline, execution)
+        if self._in_fast_horse:
+            # The worker trusts these writes when the horse replies.
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            self.heartbeat(pipeline=pipeline)
+
+    def close_horse_resources(self) -> None:
+        """Release what the horse holds before it exits without clean-up.
+
+        Close Django's database connections, when Django is configured,
+        instead of dropping their sockets.
+        """
+        from django.conf import settings
+
+        if not settings.configured:
+            return
+        from django.db import connections
+
+        connections.close_all()
+
+
+def open_pidfd(pid: int) -> int | None:
+    """Return a file descriptor that becomes readable when ``pid`` exits.
+
+    Return None where ``os.pidfd_open`` is missing (before Linux 5.3 and
+    on other systems). The worker then checks the horse once a
+    monitoring interval.
+    """
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_exit(status: int | None) -> str:
+    if status is None or status < 0:
+        return "exit status unknown"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
