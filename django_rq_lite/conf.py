@@ -68,6 +68,9 @@ GLOBAL_KEYS = {
     "SHOW_ADMIN": (bool,),
     "COMMIT_MODE": (str,),
     "COMMIT_DATABASE": (str,),
+    "METRICS_TOKEN": (str,),
+    "CRON": (list, tuple),
+    "CRON_MODULE": (str,),
 }
 CLASS_PATH_KEYS = ("JOB_CLASS", "QUEUE_CLASS", "WORKER_CLASS")
 
