@@ -32,8 +32,7 @@ class WorkerProcesses:
     ) -> None:
         if count < 1:
             raise ValueError(
-                f"The number of worker processes is {count}, but it must be at "
-                "least 1."
+                f"The number of worker processes is {count}, but it must be at least 1."
             )
         self.count = count
         self.run_worker = run_worker

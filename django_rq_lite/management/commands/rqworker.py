@@ -2,6 +2,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
+from django_rq_lite.fastworker import command_options as fast_options
 from django_rq_lite.management import worker_options
 from django_rq_lite.management.helpers import check_queue_names
 from django_rq_lite.workers import get_worker
@@ -54,10 +55,18 @@ class Command(BaseCommand):
             "order), 'round_robin' or 'random'.",
         )
         worker_options.add_process_arguments(parser)
+        fast_options.add_arguments(parser)
 
     def handle(self, *args, **options):
         queue_names = options["queues"] or ["default"]
         check_queue_names(queue_names)
+        if options["processes"] != 1:
+            with worker_options.pid_file(options["pid"]):
+                fast_options.run_processes(
+                    options,
+                    lambda index: self._run_process(queue_names, options, index),
+                )
+            return
         worker = self._build_worker(queue_names, options)
 
         with worker_options.pid_file(options["pid"]):
@@ -76,8 +85,14 @@ class Command(BaseCommand):
                     "that no running worker uses."
                 ) from error
 
+    def _run_process(self, queue_names, options, index):
+        name = fast_options.process_name(options["name"], index)
+        options = {**options, "name": name}
+        self._build_worker(queue_names, options).work(**self._work_options(options))
+
     def _build_worker(self, queue_names, options):
         kwargs = worker_options.class_options(options)
+        kwargs.update(fast_options.worker_options(options, kwargs))
         for option in ("name", "worker_ttl", "job_monitoring_interval"):
             if options[option] is not None:
                 kwargs[option] = options[option]
