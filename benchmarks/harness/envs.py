@@ -1,0 +1,143 @@
+"""Virtual environments of the products and the commands that run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+PEERS_DIR = BENCH_DIR / "peers"
+ENVS_DIR = BENCH_DIR / ".envs"
+PROBE = str(PEERS_DIR / "probe.py")
+
+# Requirements of each peer's environment. Django is pinned to the series
+# that django-rq-lite's own environment runs, read at run time.
+PEER_REQUIREMENTS = {
+    "django-rq": ["django-rq==4.2.*"],
+    "celery": ["celery[redis]==5.7.*"],
+}
+INSTALL_TIMEOUT = 600
+
+
+@dataclass
+class Product:
+    """One measured product: its name, interpreter and worker commands."""
+
+    key: str
+    label: str
+    python: str
+    workers: dict[str, list[str]] = field(default_factory=dict)
+    version: str = ""
+
+    def env(self, redis_url: str) -> dict[str, str]:
+        environ = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "REDIS_", "RQ_", "CELERY_"))
+        }
+        environ.update(BENCH_REDIS_URL=redis_url, PYTHONPATH=str(PEERS_DIR))
+        settings = {"lite": "lite_site.settings", "djrq": "djrq_site.settings"}
+        if self.key in settings:
+            environ["DJANGO_SETTINGS_MODULE"] = settings[self.key]
+        return environ
+
+
+def django_series() -> str:
+    import django
+
+    major, minor = django.VERSION[:2]
+    return f"{major}.{minor}"
+
+
+def ensure_env(name: str, log) -> Path:
+    """Create the environment ``name`` under ``.envs`` unless it has its packages."""
+    path = ENVS_DIR / name
+    python = path / "bin" / "python"
+    requirements = [*PEER_REQUIREMENTS[name], "psutil"]
+    if name == "django-rq":
+        requirements.append(f"Django=={django_series()}.*")
+    marker = path / ".requirements"
+    wanted = "\n".join(requirements)
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    log(f"Creating {path} with {' '.join(requirements)} (pip, up to a few minutes)")
+    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *requirements],
+        check=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    marker.write_text(wanted)
+    return python
+
+
+def package_version(python: Path | str, package: str) -> str:
+    completed = subprocess.run(
+        [
+            str(python),
+            "-c",
+            f"import importlib.metadata as m; print(m.version({package!r}))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return completed.stdout.strip() or "unknown"
+
+
+def build_products(log) -> dict[str, Product]:
+    """Return the three products, creating the peers' environments if needed."""
+    djrq_python = str(ensure_env("django-rq", log))
+    celery_python = ensure_env("celery", log)
+    celery_bin = str(celery_python.parent / "celery")
+    manage = ["-m", "django", "rqworker", "default"]
+    celery_worker = [celery_bin, "-A", "celery_app", "worker", "-l", "warning"]
+    lite = Product(
+        "lite",
+        "django-rq-lite",
+        sys.executable,
+        workers={
+            "fork": [sys.executable, *manage],
+            "nofork": [sys.executable, *manage, "--worker-class", "rq.SimpleWorker"],
+        },
+    )
+    djrq = Product(
+        "djrq",
+        "django-rq",
+        djrq_python,
+        workers={
+            "fork": [djrq_python, *manage],
+            "nofork": [djrq_python, *manage, "--worker-class", "rq.SimpleWorker"],
+        },
+    )
+    celery = Product(
+        "celery",
+        "Celery",
+        str(celery_python),
+        workers={
+            "fork": [*celery_worker, "--pool", "prefork", "--concurrency", "1"],
+            "nofork": [*celery_worker, "--pool", "solo"],
+        },
+    )
+    lite.version = package_version(sys.executable, "django-rq-lite")
+    djrq.version = package_version(djrq_python, "django-rq")
+    celery.version = package_version(celery_python, "celery")
+    return {product.key: product for product in (lite, djrq, celery)}
+
+
+def versions_line(products: dict[str, Product]) -> str:
+    """Describe the versions of the products and the libraries under them."""
+    lite, djrq, celery = products["lite"], products["djrq"], products["celery"]
+    return (
+        f"django-rq-lite {lite.version} (RQ {package_version(lite.python, 'rq')}, "
+        f"Django {package_version(lite.python, 'Django')}); "
+        f"django-rq {djrq.version} (RQ {package_version(djrq.python, 'rq')}, "
+        f"Django {package_version(djrq.python, 'Django')}); "
+        f"Celery {celery.version} (kombu {package_version(celery.python, 'kombu')}, "
+        f"redis-py {package_version(celery.python, 'redis')}); "
+        f"Python {sys.version.split()[0]}"
+    )

@@ -1,0 +1,6 @@
+"""Benchmark site of django-rq."""
+
+from base_settings import *  # noqa: F403
+from base_settings import BASE_APPS
+
+INSTALLED_APPS = [*BASE_APPS, "django_rq"]

@@ -1,0 +1,14 @@
+"""Benchmark jobs declared with django-rq's ``@job``."""
+
+import rq_jobs
+from django_rq import job
+
+
+@job("default")
+def noop():
+    rq_jobs.count_done()
+
+
+@job("default", timeout=60)
+def sleep_job(seconds):
+    rq_jobs.sleep_then_count(seconds)

@@ -1,0 +1,15 @@
+"""Benchmark jobs declared with django-rq-lite's ``@job``."""
+
+import rq_jobs
+
+from django_rq_lite import job
+
+
+@job("default")
+def noop():
+    rq_jobs.count_done()
+
+
+@job("default", timeout=60)
+def sleep_job(seconds):
+    rq_jobs.sleep_then_count(seconds)
