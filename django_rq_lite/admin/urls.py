@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import actions, views
 
 if TYPE_CHECKING:
     from .options import QueueAdmin
@@ -26,6 +26,8 @@ def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
     name = model_admin.url_name
     return [
         path("", wrap(views.queue_list), name=name("changelist")),
+        path("workers/", wrap(views.worker_list), name=name("workers")),
+        path("counts.json", wrap(views.queue_counts), name=name("counts")),
         path(
             "<str:queue_name>/jobs/<str:job_id>/",
             wrap(views.job_detail),
@@ -33,13 +35,28 @@ def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
         ),
         path(
             "<str:queue_name>/jobs/<str:job_id>/requeue/",
-            wrap(views.requeue_job, permission="change"),
+            wrap(actions.job_action, permission="change"),
             name=name("requeue"),
         ),
         path(
+            "<str:queue_name>/jobs/<str:job_id>/<str:action>/",
+            wrap(actions.job_action, permission="change"),
+            name=name("job_action"),
+        ),
+        path(
             "<str:queue_name>/failed/requeue/",
-            wrap(views.requeue_all, permission="change"),
+            wrap(actions.requeue_all, permission="change"),
             name=name("requeue_all"),
+        ),
+        path(
+            "<str:queue_name>/empty/",
+            wrap(actions.empty, permission="change"),
+            name=name("empty"),
+        ),
+        path(
+            "<str:queue_name>/<str:list_name>/all/<str:action>/",
+            wrap(actions.all_action, permission="change"),
+            name=name("all_action"),
         ),
         path(
             "<str:queue_name>/<str:list_name>/",

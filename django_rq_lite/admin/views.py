@@ -1,33 +1,34 @@
-"""Dashboard views: thin HTTP wrappers over ``django_rq_lite.dashboard``.
+"""Dashboard pages: thin HTTP wrappers over ``django_rq_lite.dashboard``.
 
 Each view takes the ``QueueAdmin`` as its second argument. The model admin's
 ``wrap_view`` has already checked login, permission and the ``SHOW_ADMIN``
-setting, and applied CSRF protection.
+setting, and applied CSRF protection. Views that change jobs are in
+``actions``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib import messages
 from django.core.paginator import InvalidPage, Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
-from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.utils.http import urlencode
 from rq import Queue
 
-from ..conf import QueueNotFound
-from ..dashboard.actions import requeue_all_failed, requeue_jobs
+from ..conf import QueueNotFound, get_queue_names
+from ..dashboard.actions import LIST_ACTIONS
+from ..dashboard.filters import FilteredJobIdList, JobFilter
 from ..dashboard.jobs import JobNotFound, get_job_detail, get_job_summaries
 from ..dashboard.queues import (
     FAILED,
     JOB_LIST_NAMES,
     JobIdList,
-    count_jobs,
+    SearchResult,
+    summarize_queue,
     summarize_queues,
 )
-from ..models import Queue as QueueModel
+from ..dashboard.workers import summarize_workers
 from ..queues import get_queue
 from .forms import PageForm
 
@@ -36,12 +37,32 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = "admin/django_rq_lite"
 
+# Labels of the bulk actions in the actions bar.
+ACTION_LABELS = {
+    "requeue": "Requeue selected jobs",
+    "delete": "Delete selected jobs",
+    "cancel": "Cancel selected jobs",
+    "enqueue": "Enqueue selected jobs now",
+}
+# Labels of the links that apply an action to every job of a list.
+ALL_ACTION_LABELS = {
+    "requeue": "Requeue all",
+    "delete": "Delete all",
+    "cancel": "Cancel all",
+    "enqueue": "Enqueue all now",
+}
+
 
 def get_queue_or_404(queue_name: str) -> Queue:
     try:
         return get_queue(queue_name)
     except QueueNotFound as exc:
         raise Http404(str(exc)) from None
+
+
+def check_list_name(list_name: str) -> None:
+    if list_name not in JOB_LIST_NAMES:
+        raise Http404(f"Job list {list_name!r} does not exist.")
 
 
 def render(
@@ -70,24 +91,109 @@ def queue_list(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
     )
 
 
-def job_list(
-    request: HttpRequest, model_admin: QueueAdmin, queue_name: str, list_name: str
-) -> HttpResponse:
-    """List one page of a queue's job list (queued, started, finished, failed)."""
-    queue = get_queue_or_404(queue_name)
-    if list_name not in JOB_LIST_NAMES:
-        raise Http404(f"Job list {list_name!r} does not exist.")
+def worker_list(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
+    return render(
+        request,
+        model_admin,
+        "worker_list.html",
+        "Workers",
+        groups=summarize_workers(),
+    )
 
+
+def queue_counts(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
+    """Return job and worker counts as JSON, for the auto-refresh script.
+
+    ``?queue=name`` limits the answer to one queue and gives 404 when that
+    queue is not configured, which tells the script to stop.
+    """
+    name = request.GET.get("queue")
+    if name is None:
+        names = get_queue_names()
+    elif name in get_queue_names():
+        names = [name]
+    else:
+        raise Http404(f"Queue {name!r} is not configured.")
+    queues = {}
+    for queue_name in names:
+        summary = summarize_queue(queue_name)
+        queues[queue_name] = {
+            "counts": summary.counts,
+            "workers": summary.workers,
+            "error": summary.error,
+        }
+    return JsonResponse({"queues": queues})
+
+
+def parse_list_query(request: HttpRequest, model_admin: QueueAdmin) -> dict:
+    """Validate a job list's query string; raise 404 for invalid values."""
     form = PageForm(request.GET, per_page_choices=model_admin.per_page_choices)
     if not form.is_valid():
         raise Http404(f"Invalid page parameters: {form.errors.as_text()}")
-    per_page = form.cleaned_data["per_page"] or model_admin.list_per_page
-    paginator = Paginator(JobIdList(queue, list_name), per_page)
+    data = form.cleaned_data
+    return {
+        "page": data["page"] or 1,
+        "per_page": data["per_page"] or model_admin.list_per_page,
+        "descending": data["o"] != "asc",
+        "search": data["q"],
+        "job_filter": JobFilter(data["exc_class"], data["func"]),
+    }
+
+
+def make_job_ids(queue: Queue, list_name: str, query: dict):
+    """Return the paginator's object list for a job list query."""
+    job_list = JobIdList(queue, list_name, descending=query["descending"])
+    if query["search"]:
+        return SearchResult(job_list, query["search"])
+    if query["job_filter"]:
+        start = (query["page"] - 1) * query["per_page"]
+        return FilteredJobIdList(
+            queue,
+            list_name,
+            query["job_filter"],
+            descending=query["descending"],
+            window=(start, start + query["per_page"]),
+        )
+    return job_list
+
+
+def filter_query_string(query: dict) -> str:
+    """Return the query string that keeps a list's search, filter and order."""
+    params = {}
+    if query["search"]:
+        params["q"] = query["search"]
+    if query["job_filter"].exc_class:
+        params["exc_class"] = query["job_filter"].exc_class
+    if query["job_filter"].func_name:
+        params["func"] = query["job_filter"].func_name
+    if not query["descending"]:
+        params["o"] = "asc"
+    return urlencode(params)
+
+
+def job_list(
+    request: HttpRequest, model_admin: QueueAdmin, queue_name: str, list_name: str
+) -> HttpResponse:
+    """List one page of a queue's job list; a POST runs a bulk action."""
+    check_list_name(list_name)
+    queue = get_queue_or_404(queue_name)
+    if request.method == "POST":
+        from .actions import list_action
+
+        return list_action(request, model_admin, queue, list_name)
+
+    query = parse_list_query(request, model_admin)
+    per_page = query["per_page"]
+    paginator = Paginator(make_job_ids(queue, list_name, query), per_page)
     try:
-        page = paginator.page(form.cleaned_data["page"] or 1)
+        page = paginator.page(query["page"])
     except InvalidPage as exc:
         raise Http404(f"Invalid page: {exc}") from None
 
+    filters = filter_query_string(query)
+    actions = ()
+    if model_admin.has_change_permission(request):
+        actions = LIST_ACTIONS[list_name]
     return render(
         request,
         model_admin,
@@ -102,6 +208,19 @@ def job_list(
         per_page=per_page,
         per_page_choices=model_admin.per_page_choices,
         is_default_per_page=per_page == model_admin.list_per_page,
+        query=query,
+        filters=filters,
+        filters_amp=f"&{filters}" if filters else "",
+        is_filtered=bool(query["search"] or query["job_filter"]),
+        actions=[(name, ACTION_LABELS[name]) for name in actions],
+        all_actions=[
+            (
+                name,
+                ALL_ACTION_LABELS[name] + (" matching" if query["job_filter"] else ""),
+            )
+            for name in actions
+        ],
+        list_names=JOB_LIST_NAMES,
     )
 
 
@@ -113,6 +232,7 @@ def job_detail(
         job = get_job_detail(queue, job_id)
     except JobNotFound as exc:
         raise Http404(str(exc)) from None
+    job_list_name = job.status if job.status in JOB_LIST_NAMES else ""
     return render(
         request,
         model_admin,
@@ -121,98 +241,6 @@ def job_detail(
         queue_name=queue_name,
         job=job,
         # The job list that the breadcrumbs link to, when the dashboard has one.
-        job_list_name=job.status if job.status in JOB_LIST_NAMES else "",
+        job_list_name=job_list_name,
+        actions=LIST_ACTIONS.get(job_list_name, ()),
     )
-
-
-@require_POST
-def requeue_job(
-    request: HttpRequest, model_admin: QueueAdmin, queue_name: str, job_id: str
-) -> HttpResponse:
-    """Requeue one failed job, then return to its page."""
-    queue = get_queue_or_404(queue_name)
-    try:
-        get_job_detail(queue, job_id)
-    except JobNotFound as exc:
-        raise Http404(str(exc)) from None
-
-    counts = requeue_jobs(queue, [job_id])
-    if counts.requeued:
-        messages.success(request, f"Requeued job {job_id}.")
-        model_admin.log_change(
-            request,
-            QueueModel(name=queue_name),
-            f"Requeued failed job {job_id} of queue {queue_name}.",
-        )
-    elif counts.missing:
-        messages.warning(
-            request, f"Job {job_id} was not requeued: its job data has expired."
-        )
-    else:
-        messages.warning(
-            request,
-            f"Job {job_id} was not requeued: it is not in the failed job "
-            f"registry of queue {queue_name}.",
-        )
-    return HttpResponseRedirect(model_admin.reverse("job", queue_name, job_id))
-
-
-def requeue_all(
-    request: HttpRequest, model_admin: QueueAdmin, queue_name: str
-) -> HttpResponse:
-    """Show a confirmation on GET; requeue every failed job of the queue on POST."""
-    queue = get_queue_or_404(queue_name)
-    if request.method != "POST":
-        return render(
-            request,
-            model_admin,
-            "requeue_all_confirmation.html",
-            f"Requeue all failed jobs of queue {queue_name}",
-            queue_name=queue_name,
-            failed_count=count_jobs(queue, FAILED),
-        )
-
-    counts = requeue_all_failed(queue)
-    report_requeue_all(request, queue_name, counts)
-    if counts.requeued:
-        model_admin.log_change(
-            request,
-            QueueModel(name=queue_name),
-            f"Requeued {counts.requeued} failed jobs of queue {queue_name} "
-            f"(requeue all; {counts.missing} had expired job data).",
-        )
-    return HttpResponseRedirect(model_admin.reverse("jobs", queue_name, FAILED))
-
-
-def report_requeue_all(request: HttpRequest, queue_name: str, counts) -> None:
-    messages.success(
-        request,
-        ngettext(
-            "Requeued %(count)d failed job of queue %(queue)s.",
-            "Requeued %(count)d failed jobs of queue %(queue)s.",
-            counts.requeued,
-        )
-        % {"count": counts.requeued, "queue": queue_name},
-    )
-    if counts.missing:
-        messages.warning(
-            request,
-            ngettext(
-                "%(count)d failed job was not requeued: its job data has expired.",
-                "%(count)d failed jobs were not requeued: their job data has expired.",
-                counts.missing,
-            )
-            % {"count": counts.missing},
-        )
-    if counts.not_failed:
-        messages.warning(
-            request,
-            ngettext(
-                "%(count)d job left the failed job registry before it could be "
-                "requeued.",
-                "%(count)d jobs left the failed job registry before they could be "
-                "requeued.",
-                counts.not_failed,
-            )
-            % {"count": counts.not_failed},
-        )

@@ -1,106 +1,414 @@
-"""Changes to jobs: requeue failed jobs, one, some or all of a queue."""
+"""Changes to jobs: requeue, delete, cancel, enqueue now, stop, empty a queue.
+
+Each bulk action takes the jobs of one job list in batches. A batch is read
+with one pipelined round trip (``fetch_jobs``) and changed with one or two
+more, so memory use does not depend on the size of the list.
+
+Every action that moves a job out of a registry first removes it with ZREM
+and only goes on when ZREM returned 1. Two requests that act on the same job
+at once therefore cannot both enqueue it.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.module_loading import import_string
 from rq import Queue
-from rq.exceptions import InvalidJobOperation
-from rq.registry import FailedJobRegistry
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.results import Result
 
-from .jobs import fetch_jobs, is_valid_job_id
+from .filters import JobFilter, iter_fetched_batches
+from .jobs import FetchedJob, fetch_jobs, is_valid_job_id, summarize
+from .queues import (
+    DEFERRED,
+    FAILED,
+    QUEUED,
+    SCHEDULED,
+    STARTED,
+    JobIdList,
+    get_registry,
+)
 
 logger = logging.getLogger("django_rq_lite.dashboard")
 
-# Failed job ids read, fetched and requeued per batch by ``requeue_all_failed``.
-REQUEUE_BATCH_SIZE = 500
+# Jobs read and changed per batch by the bulk actions.
+BATCH_SIZE = 500
+
+# Deletes the jobs ARGV[2..] from the job list KEYS[1], which is a sorted set
+# when ARGV[1] is "zset" and a list otherwise. Only the jobs that were in the
+# job list lose their data, so a job that another request moved meanwhile is
+# left alone. Returns {deleted, pruned}: pruned entries had no job hash.
+DELETE_SCRIPT = """
+local is_zset = ARGV[1] == "zset"
+local job_prefix = ARGV[2]
+local result_prefix = ARGV[3]
+local deleted, pruned = 0, 0
+for i = 4, #ARGV do
+    local job_id = ARGV[i]
+    local removed
+    if is_zset then
+        removed = redis.call("zrem", KEYS[1], job_id)
+    else
+        removed = redis.call("lrem", KEYS[1], 0, job_id)
+    end
+    if removed > 0 then
+        local job_key = job_prefix .. job_id
+        if redis.call("exists", job_key) == 1 then
+            deleted = deleted + 1
+        else
+            pruned = pruned + 1
+        end
+        redis.call("del", job_key, job_key .. ":dependents",
+            job_key .. ":dependencies", result_prefix .. job_id)
+    end
+end
+return {deleted, pruned}
+"""
 
 
 @dataclass
-class RequeueCounts:
-    """How many jobs a requeue moved back to their queue, and how many it left.
+class ActionCounts:
+    """What an action did to the jobs it was given.
 
-    ``missing`` jobs have a failed registry entry but no job hash (it expired
-    or was deleted), so there is nothing to requeue. ``not_failed`` jobs were
-    no longer in the failed registry when their turn came, for example because
-    another request requeued them first.
+    ``done`` jobs were changed. ``missing`` entries had no job hash (it
+    expired or was deleted) and were removed from the job list. ``gone`` jobs
+    had already left the job list, for example because another request acted
+    on them first. ``unreadable`` jobs stay where they are because their data
+    or function cannot be loaded, and ``refused`` jobs because the action does
+    not apply to their state.
     """
 
-    requeued: int = 0
+    done: int = 0
     missing: int = 0
-    not_failed: int = 0
+    gone: int = 0
+    unreadable: int = 0
+    refused: int = 0
 
-    def __add__(self, other: RequeueCounts) -> RequeueCounts:
-        return RequeueCounts(
-            self.requeued + other.requeued,
+    def __add__(self, other: ActionCounts) -> ActionCounts:
+        return ActionCounts(
+            self.done + other.done,
             self.missing + other.missing,
-            self.not_failed + other.not_failed,
+            self.gone + other.gone,
+            self.unreadable + other.unreadable,
+            self.refused + other.refused,
         )
 
+    @property
+    def left_list(self) -> int:
+        """The number of given jobs that are no longer in the job list."""
+        return self.done + self.missing + self.gone
 
-def get_failed_registry(queue: Queue) -> FailedJobRegistry:
-    return FailedJobRegistry(
-        queue=queue, job_class=queue.job_class, serializer=queue.serializer
-    )
+
+def get_list_key(queue: Queue, name: str) -> str:
+    return queue.key if name == QUEUED else get_registry(queue, name).key
 
 
-def requeue_jobs(queue: Queue, job_ids: list[str]) -> RequeueCounts:
-    """Move the failed jobs ``job_ids`` of ``queue`` back onto their queue.
+def prune_missing(queue: Queue, name: str, job_ids: list[str]) -> int:
+    """Remove entries without a job hash from a job list; return how many."""
+    if not job_ids:
+        return 0
+    key = get_list_key(queue, name)
+    with queue.connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            if name == QUEUED:
+                pipeline.lrem(key, 0, job_id)
+            else:
+                pipeline.zrem(key, job_id)
+        return sum(1 for removed in pipeline.execute() if removed)
 
-    The jobs are fetched in one pipelined round trip, then each goes through
-    RQ's ``FailedJobRegistry.requeue``, which removes it from the registry,
-    then enqueues it. Ids without a job hash are left in the registry,
-    where RQ's cleanup removes them when their failure TTL ends.
+
+def find_load_problem(fetched: FetchedJob, import_cache: dict[str, str]) -> str:
+    """Return why a worker could not run the job, or ``""``."""
+    summary = summarize(fetched)
+    if summary.problem:
+        return summary.problem
+    name = summary.func_name
+    if not name or fetched.job.instance is not None:
+        return ""
+    if name not in import_cache:
+        try:
+            import_string(name)
+            import_cache[name] = ""
+        except Exception as exc:  # Importing runs module code, which may raise.
+            import_cache[name] = f"{type(exc).__name__}: {exc}"
+    return import_cache[name]
+
+
+def take_from_registry(
+    queue: Queue, name: str, fetched_jobs: list[FetchedJob], counts: ActionCounts
+) -> list[Job]:
+    """ZREM readable jobs from registry ``name``; return those this call removed.
+
+    Entries without a job hash are pruned. Jobs whose data or function cannot
+    be loaded stay in the registry and are counted as unreadable.
     """
-    registry = get_failed_registry(queue)
-    counts = RequeueCounts()
-    valid_ids = [job_id for job_id in job_ids if is_valid_job_id(job_id)]
-    counts.missing += len(job_ids) - len(valid_ids)
-    for fetched in fetch_jobs(queue, valid_ids):
+    missing = [fetched.id for fetched in fetched_jobs if fetched.job is None]
+    counts.missing += prune_missing(queue, name, missing)
+    import_cache: dict[str, str] = {}
+    candidates = []
+    for fetched in fetched_jobs:
         if fetched.job is None:
-            counts.missing += 1
+            continue
+        if find_load_problem(fetched, import_cache):
+            counts.unreadable += 1
+        else:
+            candidates.append(fetched.job)
+    if not candidates:
+        return []
+    key = get_registry(queue, name).key
+    with queue.connection.pipeline(transaction=False) as pipeline:
+        for job in candidates:
+            pipeline.zrem(key, job.id)
+        removed = pipeline.execute()
+    taken = [job for job, result in zip(candidates, removed, strict=True) if result]
+    counts.gone += len(candidates) - len(taken)
+    return taken
+
+
+def enqueue_taken(queue: Queue, jobs: list[Job], reset: bool = False) -> None:
+    """Enqueue jobs that this call removed from a registry, in one pipeline.
+
+    NOTE: this uses ``Queue._enqueue_job`` (RQ 3.0.0), as RQ's own
+    ``FailedJobRegistry.requeue`` and scheduler do. If the process dies after
+    the ZREM and before this pipeline runs, the jobs are in no list.
+    """
+    queues: dict[str, Queue] = {}
+    with queue.connection.pipeline() as pipeline:
+        for job in jobs:
+            origin = job.origin or queue.name
+            if origin not in queues:
+                queues[origin] = Queue(
+                    origin,
+                    connection=queue.connection,
+                    job_class=queue.job_class,
+                    serializer=queue.serializer,
+                )
+            if reset:
+                job.started_at = None
+                job.ended_at = None
+                job._exc_info = ""
+            if job.has_rate_limit:
+                # Rate-limited jobs must take a slot, which needs its own calls.
+                queues[origin]._enqueue_rate_limited_job(job)
+                continue
+            queues[origin]._enqueue_job(job, pipeline=pipeline)
+        pipeline.execute()
+
+
+def requeue_fetched(
+    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
+) -> ActionCounts:
+    """Move failed jobs back onto their queue."""
+    counts = ActionCounts()
+    taken = take_from_registry(queue, FAILED, fetched_jobs, counts)
+    enqueue_taken(queue, taken, reset=True)
+    counts.done += len(taken)
+    return counts
+
+
+def enqueue_now_fetched(
+    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
+) -> ActionCounts:
+    """Enqueue scheduled or deferred jobs now, ignoring their time or dependencies.
+
+    A deferred job leaves the dependents sets of its dependencies, so RQ
+    does not enqueue it a second time when they finish.
+    """
+    counts = ActionCounts()
+    taken = take_from_registry(queue, name, fetched_jobs, counts)
+    if name == DEFERRED and taken:
+        with queue.connection.pipeline(transaction=False) as pipeline:
+            for job in taken:
+                for dependency_id in job._dependency_ids:
+                    key = queue.job_class.dependents_key_for(dependency_id)
+                    pipeline.srem(key, job.id)
+            pipeline.execute()
+    enqueue_taken(queue, taken)
+    counts.done += len(taken)
+    return counts
+
+
+def delete_fetched(
+    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
+) -> ActionCounts:
+    """Remove jobs from job list ``name`` and delete their data and results."""
+    if name == STARTED:
+        raise InvalidJobOperation("Stop running jobs instead of deleting them.")
+    job_ids = [fetched.id for fetched in fetched_jobs]
+    if not job_ids:
+        return ActionCounts()
+    script = queue.connection.register_script(DELETE_SCRIPT)
+    deleted, pruned = script(
+        keys=[get_list_key(queue, name)],
+        args=[
+            "list" if name == QUEUED else "zset",
+            queue.job_class.redis_job_namespace_prefix,
+            Result.get_key(""),
+            *job_ids,
+        ],
+    )
+    gone = len(job_ids) - deleted - pruned
+    return ActionCounts(done=deleted, missing=pruned, gone=gone)
+
+
+def cancel_fetched(
+    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
+) -> ActionCounts:
+    """Cancel queued or deferred jobs with RQ's ``Job.cancel``, one at a time.
+
+    NOTE: ``Job.cancel`` runs its own WATCH/MULTI transaction per job, so a
+    batch takes a few round trips per job instead of one per batch.
+    """
+    counts = ActionCounts()
+    missing = [fetched.id for fetched in fetched_jobs if fetched.job is None]
+    counts.missing += prune_missing(queue, name, missing)
+    for fetched in fetched_jobs:
+        if fetched.job is None:
+            continue
+        if fetched.error:
+            counts.unreadable += 1
+            continue
+        status = fetched.job.get_status(refresh=True)
+        if status not in (JobStatus.QUEUED, JobStatus.DEFERRED):
+            counts.gone += 1
             continue
         try:
-            registry.requeue(fetched.job)
+            fetched.job.cancel()
         except InvalidJobOperation:
-            counts.not_failed += 1
+            counts.gone += 1
             continue
-        counts.requeued += 1
+        counts.done += 1
     return counts
 
 
-def requeue_all_failed(
-    queue: Queue, batch_size: int = REQUEUE_BATCH_SIZE
-) -> RequeueCounts:
-    """Requeue every job in the failed registry of ``queue``, in batches.
+BulkAction = Callable[[Queue, str, list[FetchedJob]], ActionCounts]
 
-    Ids are read a batch at a time, earliest expiry first, so memory use does
-    not grow with the registry. The call stops after as many ids as the
-    registry held when it started. A job that fails again meanwhile gets a
-    later expiry and sorts after them, so it is not requeued twice, unless its
-    failure TTL is shorter than the others'.
+# The actions each job list offers, by the name that forms and URLs use.
+ACTIONS: dict[str, BulkAction] = {
+    "requeue": requeue_fetched,
+    "delete": delete_fetched,
+    "cancel": cancel_fetched,
+    "enqueue": enqueue_now_fetched,
+}
+LIST_ACTIONS: dict[str, tuple[str, ...]] = {
+    QUEUED: ("cancel", "delete"),
+    STARTED: (),
+    DEFERRED: ("enqueue", "cancel", "delete"),
+    SCHEDULED: ("enqueue", "delete"),
+    "finished": ("delete",),
+    FAILED: ("requeue", "delete"),
+    "canceled": ("delete",),
+}
+
+
+def check_action(name: str, action: str) -> BulkAction:
+    """Return the function of ``action``, or raise ``InvalidJobOperation``."""
+    if action not in LIST_ACTIONS.get(name, ()):
+        raise InvalidJobOperation(
+            f"Action {action!r} does not apply to {name} jobs. Use one of: "
+            + (", ".join(LIST_ACTIONS.get(name, ())) or "none")
+            + "."
+        )
+    return ACTIONS[action]
+
+
+def run_action(
+    queue: Queue, name: str, action: str, job_ids: list[str]
+) -> ActionCounts:
+    """Apply ``action`` to the jobs ``job_ids`` of job list ``name``, in batches.
+
+    Invalid ids are removed from the job list and counted as missing.
     """
-    registry = get_failed_registry(queue)
-    remaining = registry.count
-    counts = RequeueCounts()
-    # Requeued jobs leave the registry, but ids without a job hash stay at
-    # its front, so the next batch starts after them.
+    function = check_action(name, action)
+    counts = ActionCounts()
+    invalid = [job_id for job_id in job_ids if not is_valid_job_id(job_id)]
+    counts.missing += prune_missing(queue, name, invalid)
+    valid = [job_id for job_id in job_ids if is_valid_job_id(job_id)]
+    for start in range(0, len(valid), BATCH_SIZE):
+        batch = fetch_jobs(queue, valid[start : start + BATCH_SIZE])
+        counts += function(queue, name, batch)
+    return counts
+
+
+def run_action_on_all(
+    queue: Queue,
+    name: str,
+    action: str,
+    job_filter: JobFilter | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ActionCounts:
+    """Apply ``action`` to every job of job list ``name`` that matches the filter.
+
+    Jobs are read oldest first, a batch at a time, and the call stops after as
+    many entries as the list held when it started. A job that re-enters the
+    list meanwhile (a requeued job that fails again) sorts after them, so it
+    is not acted on twice, unless its new score sorts before the old ones.
+    """
+    function = check_action(name, action)
+    job_list = JobIdList(queue, name, descending=False)
+    remaining = job_list.count()
+    counts = ActionCounts()
+    # Entries that stay in the list (filtered out, unreadable or refused)
+    # keep their positions, so the next batch starts after them.
     offset = 0
     while remaining > 0:
-        size = min(batch_size, remaining)
-        job_ids = registry.get_job_ids(offset, offset + size - 1, cleanup=False)
+        job_ids = job_list.get_ids(offset, offset + min(batch_size, remaining))
         if not job_ids:
             break
-        batch = requeue_jobs(queue, job_ids)
-        counts += batch
-        offset += batch.missing
         remaining -= len(job_ids)
+        batch = fetch_jobs(queue, job_ids)
+        if job_filter:
+            batch = [job for job in batch if job_filter.matches(summarize(job))]
+        batch_counts = function(queue, name, batch)
+        counts += batch_counts
+        offset += len(job_ids) - batch_counts.left_list
     logger.info(
-        "Requeued failed jobs queue=%s requeued=%d missing=%d not_failed=%d",
+        "Ran bulk action action=%s queue=%s list=%s done=%d missing=%d gone=%d "
+        "unreadable=%d refused=%d",
+        action,
         queue.name,
-        counts.requeued,
+        name,
+        counts.done,
         counts.missing,
-        counts.not_failed,
+        counts.gone,
+        counts.unreadable,
+        counts.refused,
     )
     return counts
+
+
+def count_matching(queue: Queue, name: str, job_filter: JobFilter) -> int:
+    """Return the number of jobs of job list ``name`` that match ``job_filter``."""
+    job_list = JobIdList(queue, name, descending=False)
+    return sum(
+        1
+        for batch in iter_fetched_batches(job_list)
+        for fetched in batch
+        if job_filter.matches(summarize(fetched))
+    )
+
+
+def stop_job(queue: Queue, job_id: str) -> None:
+    """Ask the worker that runs job ``job_id`` to stop it.
+
+    Raise ``InvalidJobOperation`` when the job is not running and
+    ``NoSuchJobError`` when it does not exist.
+    """
+    if not is_valid_job_id(job_id):
+        raise NoSuchJobError(f"Job {job_id!r} was not found.")
+    send_stop_job_command(queue.connection, job_id, serializer=queue.serializer)
+
+
+def empty_queue(queue: Queue) -> int:
+    """Delete every queued job of ``queue``; return how many were deleted.
+
+    NOTE: RQ's ``Queue.empty`` runs one Lua script over the whole list, which
+    blocks the Redis server while it runs (about a second per 100,000 jobs on
+    a laptop, an estimate).
+    """
+    return int(queue.empty() or 0)

@@ -30,6 +30,9 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 # return value. Longer ones are cut and marked.
 MAX_REPR_LENGTH = 2000
 
+# Maximum length, in characters, of the argument preview in job lists.
+MAX_PREVIEW_LENGTH = 80
+
 # Matches "module.ExceptionClass: message" on a traceback's last line.
 EXCEPTION_LINE = re.compile(r"(?P<cls>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?")
 
@@ -64,6 +67,18 @@ class JobSummary:
     exc_message: str = ""
     traceback: str = ""
     problem: str = ""
+    args_preview: str = ""
+
+
+@dataclass
+class ResultSummary:
+    """One stored result of a job: a return value or a traceback."""
+
+    id: str
+    type: str
+    created_at: datetime | None
+    return_value: str = ""
+    traceback: str = ""
 
 
 @dataclass
@@ -80,6 +95,11 @@ class JobDetail(JobSummary):
     meta: str = ""
     in_failed_registry: bool = False
     problems: list[str] = field(default_factory=list)
+    dependency_ids: list[str] = field(default_factory=list)
+    dependent_ids: list[str] = field(default_factory=list)
+    retries_left: int | None = None
+    worker_name: str = ""
+    results: list[ResultSummary] = field(default_factory=list)
 
 
 def is_valid_job_id(job_id: str) -> bool:
@@ -192,6 +212,7 @@ def summarize(fetched: FetchedJob, summary_class=JobSummary):
         return summary
     try:
         summary.func_name = job.func_name or ""
+        summary.args_preview = preview_arguments(job)
     except DeserializationError as exc:
         summary.problem = (
             f"The job data cannot be deserialized: {describe_exception(exc)}"
@@ -199,6 +220,16 @@ def summarize(fetched: FetchedJob, summary_class=JobSummary):
     summary.traceback = get_traceback(job, fetched.result)
     summary.exc_class, summary.exc_message = parse_exception_line(summary.traceback)
     return summary
+
+
+def preview_arguments(job: Job) -> str:
+    """Return the job's arguments as ``"1, 'a', key=2"``, cut to a short length."""
+    parts = [repr(arg) for arg in job.args]
+    parts += [f"{key}={value!r}" for key, value in job.kwargs.items()]
+    text = ", ".join(parts)
+    if len(text) > MAX_PREVIEW_LENGTH:
+        return text[: MAX_PREVIEW_LENGTH - 3] + "..."
+    return text
 
 
 def get_status(job: Job) -> str:
@@ -248,10 +279,44 @@ def get_job_detail(queue: Queue, job_id: str) -> JobDetail:
     detail.result_ttl = job.result_ttl
     detail.failure_ttl = job.failure_ttl
     detail.meta = truncated_repr(job.meta) if job.meta else ""
+    detail.retries_left = job.retries_left
+    detail.worker_name = job.worker_name or ""
+    detail.dependency_ids = list(job._dependency_ids)
+    detail.dependent_ids = sorted(job.dependent_ids)
     result = fetched.result
     if result is not None and result.type == Result.Type.SUCCESSFUL:
         detail.result = truncated_repr(result.return_value)
+    add_results(detail, queue, job_id)
     return detail
+
+
+def add_results(detail: JobDetail, queue: Queue, job_id: str) -> None:
+    """Store every result of the job that Redis still holds, newest first."""
+    entries = queue.connection.xrevrange(Result.get_key(job_id), "+", "-")
+    for result_id, payload in entries:
+        try:
+            result = Result.restore(
+                job_id,
+                result_id.decode(),
+                payload,
+                connection=queue.connection,
+                serializer=queue.serializer,
+            )
+        except Exception as exc:  # A return value that cannot be deserialized.
+            detail.problems.append(
+                f"Result {result_id.decode()} cannot be read: {describe_exception(exc)}"
+            )
+            continue
+        summary = ResultSummary(
+            id=result.id,
+            type=result.type.name.lower(),
+            created_at=result.created_at,
+        )
+        if result.type == Result.Type.SUCCESSFUL:
+            summary.return_value = truncated_repr(result.return_value)
+        else:
+            summary.traceback = result.exc_string or ""
+        detail.results.append(summary)
 
 
 def add_call_details(detail: JobDetail, job: Job) -> None:

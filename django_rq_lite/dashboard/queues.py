@@ -11,10 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 from rq import Queue
 from rq.registry import (
     BaseRegistry,
+    CanceledJobRegistry,
+    DeferredJobRegistry,
     FailedJobRegistry,
     FinishedJobRegistry,
+    ScheduledJobRegistry,
     StartedJobRegistry,
 )
+from rq.worker import Worker
 
 from .. import conf
 from ..connections import describe_connection
@@ -24,17 +28,23 @@ logger = logging.getLogger("django_rq_lite.dashboard")
 
 QUEUED = "queued"
 STARTED = "started"
+DEFERRED = "deferred"
+SCHEDULED = "scheduled"
 FINISHED = "finished"
 FAILED = "failed"
+CANCELED = "canceled"
 
 # Registry classes by the name that URLs and counts use. "queued" is the
 # queue's own list, which is not a registry.
 REGISTRY_CLASSES: dict[str, type[BaseRegistry]] = {
     STARTED: StartedJobRegistry,
+    DEFERRED: DeferredJobRegistry,
+    SCHEDULED: ScheduledJobRegistry,
     FINISHED: FinishedJobRegistry,
     FAILED: FailedJobRegistry,
+    CANCELED: CanceledJobRegistry,
 }
-JOB_LIST_NAMES = (QUEUED, STARTED, FINISHED, FAILED)
+JOB_LIST_NAMES = (QUEUED, STARTED, DEFERRED, SCHEDULED, FINISHED, FAILED, CANCELED)
 
 
 class JobListNotFound(LookupError):
@@ -51,16 +61,17 @@ class JobListNotFound(LookupError):
 
 @dataclass(frozen=True)
 class QueueSummary:
-    """A queue's name, where its Redis is, and its job counts.
+    """A queue's name, where its Redis is, its job counts and its worker count.
 
-    ``error`` is set, and ``counts`` is empty, when the counts could not be
-    read.
+    ``error`` is set, ``counts`` is empty and ``workers`` is ``None`` when the
+    counts could not be read.
     """
 
     name: str
     connection: str
     counts: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    workers: int | None = None
 
 
 def format_connection(description: dict[str, Any]) -> str:
@@ -112,10 +123,11 @@ def summarize_queue(name: str) -> QueueSummary:
         counts = {
             list_name: count_jobs(queue, list_name) for list_name in JOB_LIST_NAMES
         }
+        workers = Worker.count(queue=queue)
     except (redis.RedisError, ImproperlyConfigured) as exc:
         logger.warning("Could not count jobs queue=%s error=%s", name, exc)
         return QueueSummary(name, connection, error=f"{type(exc).__name__}: {exc}")
-    return QueueSummary(name, connection, counts)
+    return QueueSummary(name, connection, counts, workers=workers)
 
 
 def summarize_queues() -> list[QueueSummary]:
@@ -127,16 +139,19 @@ class JobIdList:
     """The job ids of one job list, read a slice at a time.
 
     It has the ``count()`` and slicing that ``django.core.paginator.Paginator``
-    uses, so a page reads only its own ids from Redis. Registries are listed
-    newest first (highest score first, which is the latest expiry time), and
-    the queue in the order workers take its jobs.
+    uses, so a page reads only its own ids from Redis. With ``descending``
+    (the default) registries are listed highest score first, which is the
+    latest expiry or scheduled time, and the queue last enqueued first.
+    Otherwise registries are listed lowest score first and the queue in the
+    order workers take its jobs.
     """
 
-    def __init__(self, queue: Queue, name: str) -> None:
+    def __init__(self, queue: Queue, name: str, descending: bool = True) -> None:
         if name not in JOB_LIST_NAMES:
             raise JobListNotFound(name)
         self.queue = queue
         self.name = name
+        self.descending = descending
 
     def count(self) -> int:
         return count_jobs(self.queue, self.name)
@@ -154,9 +169,52 @@ class JobIdList:
 
     def get_ids(self, start: int, stop: int | None) -> list[str]:
         """Return the ids from position ``start`` up to, not including, ``stop``."""
-        if self.name == QUEUED:
-            length = -1 if stop is None else stop - start
-            return self.queue.get_job_ids(start, length)
         end = -1 if stop is None else stop - 1
+        if self.name == QUEUED:
+            return self.get_queued_ids(start, end)
         registry = get_registry(self.queue, self.name)
-        return registry.get_job_ids(start, end, desc=True, cleanup=False)
+        return registry.get_job_ids(start, end, desc=self.descending, cleanup=False)
+
+    def get_queued_ids(self, start: int, end: int) -> list[str]:
+        connection = self.queue.connection
+        if not self.descending:
+            ids = connection.lrange(self.queue.key, start, end)
+            return [job_id.decode() for job_id in ids]
+        # Position n from the newest is index -(n + 1) of the Redis list.
+        first = -(end + 1) if end >= 0 else 0
+        ids = connection.lrange(self.queue.key, first, -(start + 1))
+        return [job_id.decode() for job_id in reversed(ids)]
+
+    def __contains__(self, job_id: str) -> bool:
+        return contains_job(self.queue, self.name, job_id)
+
+
+def contains_job(queue: Queue, name: str, job_id: str) -> bool:
+    """Return whether the job list ``name`` of ``queue`` holds ``job_id``."""
+    connection = queue.connection
+    if name == QUEUED:
+        return connection.lpos(queue.key, job_id) is not None
+    registry = get_registry(queue, name)
+    if name == STARTED:
+        # RQ 3 stores "job_id:execution_id" members in the started registry.
+        # Valid job ids hold no glob characters, so the pattern is literal.
+        members = connection.zscan_iter(registry.key, match=f"{job_id}:*")
+        if any(True for _member in members):
+            return True
+    return connection.zscore(registry.key, job_id) is not None
+
+
+class SearchResult:
+    """A job list of at most one id: the searched id, when the list holds it."""
+
+    def __init__(self, job_list: JobIdList, job_id: str) -> None:
+        self.ids = [job_id] if job_id in job_list else []
+
+    def count(self) -> int:
+        return len(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: slice) -> list[str]:
+        return self.ids[index]

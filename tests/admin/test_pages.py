@@ -26,8 +26,8 @@ def test_queues_page_counts_link_to_lists(admin_client):
     response = admin_client.get(DASHBOARD)
 
     content = response.content.decode()
-    assert f'<a href="{DASHBOARD}default/failed/">3</a>' in content
-    assert f'<a href="{DASHBOARD}default/queued/">0</a>' in content
+    assert f'href="{DASHBOARD}default/failed/">3</a>' in content
+    assert f'href="{DASHBOARD}default/queued/">0</a>' in content
     assert "Queues" in content
 
 
@@ -49,7 +49,7 @@ def test_queues_page_redis_down_row(admin_client):
     content = response.content.decode()
     assert response.status_code == 200
     assert "Cannot read this queue: ConnectionError" in content
-    assert f'<a href="{DASHBOARD}default/failed/">1</a>' in content
+    assert f'href="{DASHBOARD}default/failed/">1</a>' in content
     assert "hidden-pass" not in content
 
 
@@ -82,7 +82,7 @@ def test_failed_list_columns(admin_client):
     content = response.content.decode()
     assert f'href="{DASHBOARD}default/jobs/{job.id}/"' in content
     assert "tests.testapp.jobs.fail" in content
-    assert "<strong>ValueError</strong>: disk full" in content
+    assert "<strong>ValueError</strong></a>: disk full" in content
     assert response.context["jobs"][0].ended_at is not None
 
 
@@ -139,7 +139,7 @@ def test_empty_failed_list_200(admin_client):
     [
         ("nope/", 404),
         ("nope/failed/", 404),
-        ("default/deferred/", 404),
+        ("default/ready/", 404),
         ("default/jobs/no-such-job/", 404),
         ("nope/jobs/no-such-job/", 404),
         ("default/jobs/bad:id/", 404),

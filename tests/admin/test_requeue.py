@@ -70,7 +70,7 @@ def test_requeue_job_not_failed_warns(admin_client):
     )
 
     [message] = messages_of(response)
-    assert "not in the failed job registry" in message
+    assert "requeue does not apply to queued jobs" in message
     assert not queue_log_entries().exists()
 
 
@@ -80,7 +80,7 @@ def test_requeue_all_confirmation_shows_count(admin_client):
     response = admin_client.get(f"{DASHBOARD}default/failed/requeue/")
 
     assert response.status_code == 200
-    assert response.context["failed_count"] == 3
+    assert response.context["count"] == 3
     assert "Requeue all 3 failed jobs of queue default?" in (response.content.decode())
     assert FailedJobRegistry(queue=get_queue("default")).count == 3
 
@@ -101,7 +101,7 @@ def test_requeue_all_moves_jobs(admin_client, admin_user, flush_redis):
     assert response.redirect_chain == [(f"{DASHBOARD}default/failed/", 302)]
     assert messages_of(response) == [
         "Requeued 3 failed jobs of queue default.",
-        "1 failed job was not requeued: its job data has expired.",
+        "Removed 1 entry whose job data has expired.",
     ]
     assert sorted(queue.job_ids) == sorted(job.id for job in jobs[1:])
     [entry] = queue_log_entries()

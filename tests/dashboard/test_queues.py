@@ -7,6 +7,7 @@ from django_rq_lite.conf import QueueNotFound
 from django_rq_lite.dashboard.queues import (
     JobIdList,
     JobListNotFound,
+    contains_job,
     format_connection,
     summarize_queue,
     summarize_queues,
@@ -26,7 +27,16 @@ def test_summarize_queue_counts_each_list():
     summary = summarize_queue("default")
 
     assert summary.error == ""
-    assert summary.counts == {"queued": 1, "started": 0, "finished": 1, "failed": 2}
+    assert summary.counts == {
+        "queued": 1,
+        "started": 0,
+        "deferred": 0,
+        "scheduled": 0,
+        "finished": 1,
+        "failed": 2,
+        "canceled": 0,
+    }
+    assert summary.workers == 0
 
 
 def test_summarize_queues_in_settings_order(settings):
@@ -77,7 +87,7 @@ def test_format_connection(description, expected):
 
 def test_job_id_list_unknown_name():
     with pytest.raises(JobListNotFound):
-        JobIdList(get_queue("default"), "deferred")
+        JobIdList(get_queue("default"), "ready")
 
 
 def test_job_id_list_failed_newest_first():
@@ -105,11 +115,31 @@ def test_job_id_list_queued_in_queue_order():
     queue = get_queue("low")
     jobs = [queue.enqueue("tests.testapp.jobs.add", n, n) for n in range(5)]
 
-    ids = JobIdList(queue, "queued")
+    ids = JobIdList(queue, "queued", descending=False)
 
     assert ids.count() == 5
     assert ids[1:3] == [jobs[1].id, jobs[2].id]
     assert ids[4:4] == []
+
+
+def test_job_id_list_queued_newest_first():
+    queue = get_queue("low")
+    jobs = [queue.enqueue("tests.testapp.jobs.add", n, n) for n in range(5)]
+
+    ids = JobIdList(queue, "queued")
+
+    assert ids[0:2] == [jobs[4].id, jobs[3].id]
+    assert ids[3:10] == [jobs[1].id, jobs[0].id]
+    assert ids[3:None] == [jobs[1].id, jobs[0].id]
+
+
+def test_contains_job_per_list():
+    queue = get_queue("default")
+    job = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+
+    assert contains_job(queue, "queued", job.id)
+    assert not contains_job(queue, "failed", job.id)
+    assert not contains_job(queue, "started", job.id)
 
 
 def test_job_id_list_rejects_index():

@@ -249,3 +249,11 @@ def count_run_and_pid():
     """Count this job's run in Redis and return the pid of its process."""
     count_run()
     return os.getpid()
+
+
+# Helpers for the dashboard tests.
+
+
+def fail_with_key_error(key="missing"):
+    """Raise ``KeyError``, so failed jobs differ in their exception class."""
+    raise KeyError(key)
