@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 from rq import Queue, Worker
 
 from . import conf
@@ -86,3 +86,128 @@ def collect_stats(names: list[str] | None = None) -> list[QueueStats]:
     if names is None:
         names = conf.get_queue_names()
     return [collect_queue_stats(name) for name in names]
+
+
+# Query parameters that clients commonly use for tokens. A token in a URL
+# ends up in access logs and browser history, so these are rejected.
+QUERY_TOKEN_PARAMETERS = ("token", "access_token", "bearer")
+
+
+def get_metrics_token() -> str:
+    """Return ``RQ["METRICS_TOKEN"]``, or an empty string when token auth is off."""
+    return conf.get_global_setting().get("METRICS_TOKEN") or ""
+
+
+def check_access(request: HttpRequest) -> HttpResponse | None:
+    """Return an error response unless the request may read queue statistics.
+
+    A staff user passes. So does a request whose ``Authorization: Bearer``
+    header matches ``RQ["METRICS_TOKEN"]``, compared in constant time. A
+    bearer header is ignored when no token is configured.
+    """
+    if any(name in request.GET for name in QUERY_TOKEN_PARAMETERS):
+        return HttpResponse(
+            "Tokens in the query string are rejected. Send the token in an "
+            "Authorization: Bearer header.\n",
+            status=400,
+            content_type="text/plain",
+        )
+    token = get_metrics_token()
+    given = bearer_token(request)
+    if token and given is not None:
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        logger.warning("Rejected metrics request with a wrong bearer token")
+        return HttpResponse("Invalid token.\n", status=403, content_type="text/plain")
+
+    user = request.user
+    if user.is_authenticated and user.is_staff:
+        return None
+    if user.is_authenticated:
+        return HttpResponse(
+            "Staff access required.\n", status=403, content_type="text/plain"
+        )
+    response = HttpResponse(
+        "Log in as a staff user or send an Authorization: Bearer token.\n",
+        status=401,
+        content_type="text/plain",
+    )
+    if token:
+        response["WWW-Authenticate"] = 'Bearer realm="django-rq-lite"'
+    return response
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    """Return the token of an ``Authorization: Bearer`` header, else None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
+@never_cache
+@require_GET
+def status_view(request: HttpRequest) -> HttpResponse:
+    """Return the job counts and worker count of every queue as JSON."""
+    denied = check_access(request)
+    if denied is not None:
+        return denied
+    stats = collect_stats()
+    return JsonResponse(
+        {
+            "ok": not any(item.error for item in stats),
+            "queues": {item.name: item.as_dict() for item in stats},
+        }
+    )
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Return the queue statistics in the Prometheus text format."""
+    denied = check_access(request)
+    if denied is not None:
+        return denied
+    try:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client.registry import CollectorRegistry
+    except ImportError:
+        return HttpResponse(
+            "The Prometheus endpoint needs prometheus-client. Install it with "
+            "pip install 'django-rq-lite[prometheus]'.\n",
+            status=501,
+            content_type="text/plain",
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class QueueCollector:
+    """A Prometheus collector that reads the queue statistics on each scrape."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        jobs = GaugeMetricFamily(
+            "rq_jobs",
+            "Jobs in each queue and registry.",
+            labels=["queue", "status"],
+        )
+        workers = GaugeMetricFamily(
+            "rq_workers", "Live workers that listen on each queue.", labels=["queue"]
+        )
+        up = GaugeMetricFamily(
+            "rq_queue_up",
+            "1 when the queue's Redis server could be read, else 0.",
+            labels=["queue"],
+        )
+        for item in collect_stats():
+            up.add_metric([item.name], 0 if item.error else 1)
+            if item.error:
+                continue
+            for status, count in item.counts.items():
+                jobs.add_metric([item.name, status], count)
+            workers.add_metric([item.name], item.workers)
+        return [jobs, workers, up]

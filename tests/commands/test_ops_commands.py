@@ -1,7 +1,10 @@
 """The operations commands against the session's real Redis server."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
 from io import StringIO
 
 import pytest
@@ -14,6 +17,7 @@ from tests.commands.worker_process import (
     REPO_DIR,
     run_worker,
     wait_for,
+    wait_for_worker_state,
     worker_env,
 )
 from tests.testapp import jobs
@@ -349,9 +353,6 @@ def test_rqworker_pool_burst_runs_jobs(tmp_path):
 
 
 def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
-    import os
-    import signal
-
     from rq import Worker
 
     log = tmp_path / "pool.log"
@@ -408,6 +409,56 @@ def test_rqworker_pool_bad_class_is_command_error():
 
 
 def pool_command():
-    import sys
-
     return [sys.executable, "-m", "django", "rqworker-pool"]
+
+
+# rqhealth
+
+
+def test_rqhealth_no_worker_is_command_error():
+    with pytest.raises(CommandError, match="Too few live workers on: default"):
+        run_command("rqhealth", "default")
+
+
+def test_rqhealth_no_worker_exits_non_zero():
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "rqhealth", "default"],
+        env=worker_env(),
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "Start rqworker for these queues" in result.stderr
+
+
+def test_rqhealth_live_then_gone_worker(start_worker, flush_redis):
+    worker = start_worker("default", "high", "low", "--name", "health-worker")
+    wait_for_worker_state(flush_redis, "health-worker", "idle")
+
+    output = run_command("rqhealth")
+    assert "default: 1 live worker(s)" in output
+    assert "sync" not in output
+    assert "high: 1 live worker(s)" in run_command(
+        "rqhealth", "high", "--max-heartbeat-age", "60"
+    )
+
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    with pytest.raises(CommandError, match="Too few live workers on: default"):
+        run_command("rqhealth")
+
+
+def test_rqhealth_min_workers_counts(start_worker, flush_redis):
+    start_worker("low", "--name", "only-worker")
+    wait_for_worker_state(flush_redis, "only-worker", "idle")
+
+    with pytest.raises(CommandError, match=r"on: low \(required: 2\)"):
+        run_command("rqhealth", "low", "--min-workers", "2")
+
+
+def test_rqhealth_unknown_queue_is_command_error():
+    with pytest.raises(CommandError, match="Unknown queue"):
+        run_command("rqhealth", "nope")
