@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import traceback
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from django.core import checks
@@ -131,7 +131,7 @@ class RQBackend(BaseTaskBackend):
                 queue.enqueue_at(task.run_after, run_task, *job_args, **job_options)
             else:
                 queue.enqueue(run_task, *job_args, **job_options)
-            object.__setattr__(result, "enqueued_at", datetime.now(UTC))
+            object.__setattr__(result, "enqueued_at", datetime.now(timezone.utc))
             task_enqueued.send(type(self), task_result=result)
 
         mode = self.options.get("COMMIT_MODE")
@@ -250,7 +250,7 @@ def build_result(job: Job, task: Task) -> TaskResult:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=timezone.utc)
     return value
 
 
@@ -278,7 +278,7 @@ def run_task(task_path: str, args: list, kwargs: dict) -> Any:
         _record_error(job, result, error)
         raise
     object.__setattr__(result, "status", TaskResultStatus.SUCCESSFUL)
-    object.__setattr__(result, "finished_at", datetime.now(UTC))
+    object.__setattr__(result, "finished_at", datetime.now(timezone.utc))
     object.__setattr__(result, "_return_value", value)
     task_finished.send(RQBackend, task_result=result)
     return value
@@ -296,5 +296,5 @@ def _record_error(job: Job, result: TaskResult, error: Exception) -> None:
     job.save_meta()
     result.errors.append(TaskError(**record))
     object.__setattr__(result, "status", TaskResultStatus.FAILED)
-    object.__setattr__(result, "finished_at", datetime.now(UTC))
+    object.__setattr__(result, "finished_at", datetime.now(timezone.utc))
     task_finished.send(RQBackend, task_result=result)

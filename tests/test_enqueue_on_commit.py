@@ -4,7 +4,7 @@ import functools
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -231,7 +231,7 @@ def test_enqueue_in_rollback(commit_queue, flush_redis):
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_at_waits_for_commit(commit_queue):
     registry = ScheduledJobRegistry(queue=commit_queue)
-    when = datetime.now(UTC) + timedelta(hours=1)
+    when = datetime.now(timezone.utc) + timedelta(hours=1)
     with transaction.atomic():
         pending = commit_queue.enqueue_at(when, add, 1, 2)
         assert registry.get_job_ids() == []
@@ -241,7 +241,7 @@ def test_enqueue_at_waits_for_commit(commit_queue):
 @pytest.mark.django_db(transaction=True)
 def test_job_enqueue_at_rollback(commit_queue, flush_redis):
     deferred = job("after")(add)
-    when = datetime.now(UTC) + timedelta(hours=1)
+    when = datetime.now(timezone.utc) + timedelta(hours=1)
     roll_back(lambda: deferred.enqueue_at(when, 1, 2))
     assert flush_redis.keys("*") == []
 

@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,7 @@ def test_priority_below_zero_goes_last():
 
 
 def test_run_after_schedules_job():
-    when = datetime.now(UTC) + timedelta(hours=1)
+    when = datetime.now(timezone.utc) + timedelta(hours=1)
     result = task_functions.add_task.using(run_after=when).enqueue(1, 2)
     registry = ScheduledJobRegistry(queue=get_queue("default"))
     assert registry.get_job_ids() == [result.id]
