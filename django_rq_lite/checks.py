@@ -368,3 +368,22 @@ def _check_ttls(where: str, options: dict) -> list:
             )
         )
     return messages
+
+
+def _register_task_checks() -> None:
+    """Import the Tasks framework's checks, which call ``RQBackend.check()``.
+
+    Django registers them when ``django.tasks`` (or the backport's
+    ``django_tasks.checks``) is first imported. A project whose task modules
+    load after ``manage.py check`` collects its checks would skip them.
+    """
+    try:
+        import django.tasks  # noqa: F401
+    except ImportError:
+        try:
+            import django_tasks.checks  # noqa: F401
+        except ImportError:
+            pass
+
+
+_register_task_checks()

@@ -22,6 +22,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 from rq.exceptions import NoSuchJobError
@@ -199,6 +200,17 @@ class RQBackend(BaseTaskBackend):
                     "which is not a commit mode.",
                     hint=f"Use one of: {', '.join(repr(m) for m in COMMIT_MODES)}.",
                     id="django_rq_lite.E016",
+                )
+            )
+        alias = self.options.get("COMMIT_DATABASE")
+        if alias is not None and alias not in settings.DATABASES:
+            messages.append(
+                checks.Error(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['COMMIT_DATABASE'] is "
+                    f"{alias!r}, which is not in DATABASES.",
+                    hint="Use one of the DATABASES aliases: "
+                    f"{', '.join(settings.DATABASES) or 'none'}.",
+                    id="django_rq_lite.E014",
                 )
             )
         return messages

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from django.core.checks import run_checks
 from django.db import transaction
 from django.urls import reverse
 from rq.job import Job
@@ -213,11 +214,29 @@ def test_check_reports_unknown_queue(settings):
     assert ids == ["django_rq_lite.E015"]
 
 
+def test_system_checks_report_unknown_queue(settings):
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_rq_lite.tasks.RQBackend",
+            "QUEUES": ["missing"],
+        }
+    }
+    ids = [message.id for message in run_checks()]
+    assert ids.count("django_rq_lite.E015") == 1
+
+
 def test_check_reports_invalid_mode(settings):
     settings.TASKS = backend_settings(COMMIT_MODE="later")
     backend = task_functions.add_task.get_backend()
     ids = [message.id for message in backend.check()]
     assert ids == ["django_rq_lite.E016"]
+
+
+def test_check_reports_unknown_database(settings):
+    settings.TASKS = backend_settings(COMMIT_DATABASE="missing")
+    backend = task_functions.add_task.get_backend()
+    ids = [message.id for message in backend.check()]
+    assert ids == ["django_rq_lite.E014"]
 
 
 def test_check_valid_configuration():
