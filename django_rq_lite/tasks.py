@@ -160,7 +160,7 @@ class RQBackend(BaseTaskBackend):
         return build_result(job, load_task(job))
 
     def _fetch_job(self, job_id: str) -> Job | None:
-        """Return the job from the first Redis server of our queues that has it."""
+        """Return the job from the first Redis server of the backend's queues."""
         names = sorted(self.queues) or conf.get_queue_names()
         connections = []
         for name in names:
@@ -221,7 +221,10 @@ def load_task(job: Job) -> Task:
     path = job.args[0]
     task = import_string(path)
     if not isinstance(task, Task):
-        raise TaskResultDoesNotExist(f"{path} is not a task.")
+        raise TaskResultDoesNotExist(
+            f"Job {job.id} names {path!r}, which is not a task. Only jobs "
+            "that RQBackend enqueued have task results."
+        )
     options = job.meta.get(META_TASK, {})
     run_after = options.get("run_after")
     try:

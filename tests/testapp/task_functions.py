@@ -1,4 +1,4 @@
-"""Django tasks for the Tasks backend tests; workers import them by path.
+"""Django tasks for the Tasks backend tests, imported by workers by path.
 
 The module defines no task when neither ``django.tasks`` (Django 6) nor the
 ``django-tasks`` backport is installed, and the tests skip then.
