@@ -6,11 +6,39 @@ from tests.dashboard.helpers import make_failed_jobs
 
 
 def dashboard_urls(job_id):
+    """Return the dashboard's GET pages: read-only ones first, then confirmations."""
     return [
         DASHBOARD,
         f"{DASHBOARD}default/failed/",
         f"{DASHBOARD}default/jobs/{job_id}/",
+        f"{DASHBOARD}workers/",
+        f"{DASHBOARD}counts.json",
+        f"{DASHBOARD}default/scheduled/",
         f"{DASHBOARD}default/failed/requeue/",
+        f"{DASHBOARD}default/failed/all/delete/",
+        f"{DASHBOARD}default/empty/",
+    ]
+
+
+# The number of read-only pages at the start of ``dashboard_urls``.
+READ_ONLY_COUNT = 6
+
+
+def action_posts(job_id):
+    """Return (url, data) for every POST that changes jobs or queues."""
+    return [
+        (f"{DASHBOARD}default/jobs/{job_id}/requeue/", {}),
+        (f"{DASHBOARD}default/jobs/{job_id}/delete/", {}),
+        (f"{DASHBOARD}default/jobs/{job_id}/cancel/", {}),
+        (f"{DASHBOARD}default/jobs/{job_id}/enqueue/", {}),
+        (f"{DASHBOARD}default/jobs/{job_id}/stop/", {}),
+        (f"{DASHBOARD}default/failed/requeue/", {}),
+        (f"{DASHBOARD}default/failed/all/delete/", {}),
+        (f"{DASHBOARD}default/empty/", {}),
+        (
+            f"{DASHBOARD}default/failed/",
+            {"action": "delete", "_selected_action": [job_id], "post": "yes"},
+        ),
     ]
 
 
@@ -63,8 +91,55 @@ def test_staff_without_permission_403(staff_client):
 @pytest.mark.django_db
 def test_view_permission_opens_pages(view_client):
     [job] = make_failed_jobs(1)
-    for url in dashboard_urls(job.id)[:3]:
+    for url in dashboard_urls(job.id)[:READ_ONLY_COUNT]:
         assert view_client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_view_permission_cannot_act(view_client):
+    [job] = make_failed_jobs(1)
+    for url, data in action_posts(job.id):
+        assert view_client.post(url, data).status_code == 403, url
+    for url in dashboard_urls(job.id)[READ_ONLY_COUNT:]:
+        assert view_client.get(url).status_code == 403, url
+    assert job.get_status(refresh=True) == "failed"
+
+
+@pytest.mark.django_db
+def test_anonymous_post_redirected_to_login(client):
+    [job] = make_failed_jobs(1)
+    for url, data in action_posts(job.id):
+        response = client.post(url, data)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
+    assert job.get_status(refresh=True) == "failed"
+
+
+@pytest.mark.django_db
+def test_staff_without_permission_post_403(staff_client):
+    [job] = make_failed_jobs(1)
+    for url, data in action_posts(job.id):
+        assert staff_client.post(url, data).status_code == 403, url
+    assert job.get_status(refresh=True) == "failed"
+
+
+@pytest.mark.django_db
+def test_every_action_rejected_without_csrf(admin_user):
+    [job] = make_failed_jobs(1)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    for url, data in action_posts(job.id):
+        assert client.post(url, data).status_code == 403, url
+    assert job.get_status(refresh=True) == "failed"
+
+
+@pytest.mark.django_db
+def test_job_actions_reject_get(admin_client):
+    [job] = make_failed_jobs(1)
+    for action in ("requeue", "delete", "cancel", "enqueue", "stop"):
+        url = f"{DASHBOARD}default/jobs/{job.id}/{action}/"
+        assert admin_client.get(url).status_code == 405, url
+    assert job.get_status(refresh=True) == "failed"
 
 
 @pytest.mark.django_db

@@ -257,3 +257,10 @@ def count_run_and_pid():
 def fail_with_key_error(key="missing"):
     """Raise ``KeyError``, so failed jobs differ in their exception class."""
     raise KeyError(key)
+
+
+# Periodic jobs that the RQ["CRON_MODULE"] tests read from this module.
+CRON = [
+    {"func": "tests.testapp.jobs.add", "args": [1, 2], "interval": 3600},
+    {"func": "tests.testapp.jobs.add", "cron": "0 3 * * *", "name": "nightly-add"},
+]
