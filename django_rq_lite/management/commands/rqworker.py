@@ -1,13 +1,30 @@
+from contextlib import contextmanager
+
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
+from django_rq_lite import cron
 from django_rq_lite.fastworker import command_options as fast_options
 from django_rq_lite.management import worker_options
 from django_rq_lite.management.helpers import check_queue_names
 from django_rq_lite.workers import get_worker
 
 DEQUEUE_STRATEGIES = ("default", "round_robin", "random")
+
+
+@contextmanager
+def cron_thread(scheduler):
+    """Run ``scheduler`` in a thread while the block runs, if one is given."""
+    if scheduler is None:
+        yield
+        return
+    thread, stop = cron.start_scheduler_thread(scheduler)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 class Command(BaseCommand):
@@ -23,6 +40,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Also move scheduled jobs (enqueue_in, enqueue_at, retries "
             "with intervals) to their queues when they are due.",
+        )
+        parser.add_argument(
+            "--with-cron",
+            action="store_true",
+            help="Also run RQ's cron scheduler in this process, which enqueues "
+            "the periodic jobs of RQ['CRON'] and RQ['CRON_MODULE'].",
         )
         parser.add_argument("--name", help="Worker name (default: RQ's random name).")
         worker_options.add_class_arguments(parser)
@@ -69,7 +92,9 @@ class Command(BaseCommand):
             return
         worker = self._build_worker(queue_names, options)
 
-        with worker_options.pid_file(options["pid"]):
+        scheduler = self._build_cron_scheduler() if options["with_cron"] else None
+
+        with worker_options.pid_file(options["pid"]), cron_thread(scheduler):
             try:
                 worker.work(**self._work_options(options))
             except RedisError as error:
@@ -100,6 +125,12 @@ class Command(BaseCommand):
             return get_worker(*queue_names, **kwargs)
         except (ValueError, ImproperlyConfigured, RedisError) as error:
             raise CommandError(str(error)) from error
+
+    def _build_cron_scheduler(self):
+        try:
+            return cron.build_scheduler()
+        except ImproperlyConfigured as error:
+            raise CommandError(f"--with-cron: {error}") from error
 
     def _work_options(self, options):
         from rq.worker import DequeueStrategy

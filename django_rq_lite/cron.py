@@ -1,0 +1,344 @@
+"""Periodic jobs declared in settings, run by RQ's cron scheduler.
+
+``RQ["CRON"]`` is a list of entries, and the module that
+``RQ["CRON_MODULE"]`` names may define a ``CRON`` list of more. Each entry
+is a dict with ``func`` (a dotted path) and either ``cron`` (a cron
+expression in the server's local time) or ``interval`` (seconds), plus
+optional ``queue``, ``args``, ``kwargs``, ``name``, ``job_timeout``,
+``result_ttl``, ``ttl``, ``failure_ttl`` and ``meta``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from redis import Redis
+
+from . import conf
+from .queues import get_queue, same_server
+
+logger = logging.getLogger("django_rq_lite.cron")
+
+ENTRY_KEYS = (
+    "func",
+    "cron",
+    "interval",
+    "queue",
+    "args",
+    "kwargs",
+    "name",
+    "job_timeout",
+    "result_ttl",
+    "ttl",
+    "failure_ttl",
+    "meta",
+)
+JOB_OPTION_KEYS = ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")
+PICKLE_SERIALIZERS = (None, "rq.serializers.DefaultSerializer")
+
+
+class CronUnavailable(ImproperlyConfigured):
+    """The installed RQ lacks the cron scheduler API that periodic jobs use.
+
+    ``rq.cron`` exists since RQ 2.4, but ``CronScheduler.register`` takes
+    ``job_timeout`` and ``name`` only since RQ 2.11.
+    """
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """One validated periodic job declaration."""
+
+    func: str
+    queue: str
+    name: str
+    cron: str | None = None
+    interval: int | None = None
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+    @property
+    def schedule(self) -> str:
+        """Return the schedule as text: the cron expression or the interval."""
+        return self.cron if self.cron else f"every {self.interval} s"
+
+
+def get_cron_module() -> Any:
+    """Return the ``rq.cron`` module, or raise ``CronUnavailable``."""
+    import rq
+
+    try:
+        cron_module = importlib.import_module("rq.cron")
+    except ImportError:
+        cron_module = None
+    parameters = ()
+    if cron_module is not None:
+        parameters = inspect.signature(cron_module.CronScheduler.register).parameters
+    if "name" not in parameters or "job_timeout" not in parameters:
+        raise CronUnavailable(
+            f"Periodic jobs need the cron scheduler of RQ 2.11 or later, but "
+            f"RQ {rq.__version__} is installed. Upgrade RQ (pip install "
+            "'rq>=2.11')."
+        )
+    return cron_module
+
+
+def get_entries() -> list[tuple[str, Any]]:
+    """Return each declared entry with where it was declared, in order."""
+    settings = conf.get_global_setting()
+    entries = [
+        (f"RQ['CRON'][{index}]", entry)
+        for index, entry in enumerate(settings.get("CRON") or ())
+    ]
+    module_path = settings.get("CRON_MODULE")
+    if module_path:
+        module = importlib.import_module(module_path)
+        declared = getattr(module, "CRON", None)
+        if not isinstance(declared, list | tuple):
+            raise ImproperlyConfigured(
+                f"Module {module_path!r} (RQ['CRON_MODULE']) has no CRON list. "
+                "Define CRON = [...] with one dict per periodic job."
+            )
+        entries += [
+            (f"{module_path}.CRON[{index}]", entry)
+            for index, entry in enumerate(declared)
+        ]
+    return entries
+
+
+def find_problems(entry: Any) -> list[str]:
+    """Return what is wrong with one periodic job entry, as sentences."""
+    if not isinstance(entry, dict):
+        return [f"it must be a dict, not {type(entry).__name__}"]
+    problems = [
+        f"unknown key {key!r} (valid keys: {', '.join(ENTRY_KEYS)})"
+        for key in entry
+        if key not in ENTRY_KEYS
+    ]
+    problems += _schedule_problems(entry)
+    func = entry.get("func")
+    if not isinstance(func, str):
+        problems.append("'func' must be the dotted path of a function")
+    else:
+        try:
+            if not callable(import_string(func)):
+                problems.append(f"'func' {func!r} is not callable")
+        except ImportError as error:
+            problems.append(f"'func' {func!r} cannot be imported: {error}")
+    queue = entry.get("queue", "default")
+    if queue not in conf.get_queue_names():
+        problems.append(f"'queue' {queue!r} is not in RQ_QUEUES")
+    elif conf.get_serializer_path(queue) not in PICKLE_SERIALIZERS:
+        problems.append(
+            f"queue {queue!r} uses a serializer other than pickle, but RQ's "
+            "cron scheduler enqueues with pickle"
+        )
+    if not isinstance(entry.get("args", ()), list | tuple):
+        problems.append("'args' must be a list")
+    if not isinstance(entry.get("kwargs", {}), dict):
+        problems.append("'kwargs' must be a dict")
+    return problems
+
+
+def _schedule_problems(entry: dict) -> list[str]:
+    expression = entry.get("cron")
+    interval = entry.get("interval")
+    if (expression is None) == (interval is None):
+        return ["give exactly one of 'cron' and 'interval'"]
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            return [f"'interval' {interval!r} must be a whole number of seconds >= 1"]
+        return []
+    from croniter import croniter
+
+    if not isinstance(expression, str) or not croniter.is_valid(expression):
+        return [f"'cron' {expression!r} is not a valid cron expression"]
+    return []
+
+
+def get_periodic_jobs() -> list[PeriodicJob]:
+    """Return the declared periodic jobs, or raise ``ImproperlyConfigured``.
+
+    Job options that an entry leaves out take the queue's defaults from
+    ``RQ_QUEUES`` and ``RQ``, as other jobs do.
+    """
+    jobs = []
+    for where, entry in get_entries():
+        problems = find_problems(entry)
+        if problems:
+            raise ImproperlyConfigured(
+                f"Periodic job {where} is invalid: {'; '.join(problems)}."
+            )
+        jobs.append(build_periodic_job(entry))
+    names = [job.name for job in jobs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ImproperlyConfigured(
+            f"Periodic job names must be unique, but {', '.join(duplicates)} "
+            "appear more than once. Give each entry a distinct 'name'."
+        )
+    return jobs
+
+
+def build_periodic_job(entry: dict) -> PeriodicJob:
+    queue = entry.get("queue", "default")
+    options = {key: entry[key] for key in JOB_OPTION_KEYS if key in entry}
+    for option, key in (
+        ("job_timeout", "DEFAULT_TIMEOUT"),
+        ("result_ttl", "DEFAULT_RESULT_TTL"),
+        ("failure_ttl", "DEFAULT_FAILURE_TTL"),
+    ):
+        default = conf.get_job_default(queue, key)
+        if option not in options and default is not None:
+            options[option] = default
+    return PeriodicJob(
+        func=entry["func"],
+        queue=queue,
+        name=entry.get("name") or entry["func"],
+        cron=entry.get("cron"),
+        interval=entry.get("interval"),
+        args=tuple(entry.get("args", ())),
+        kwargs=dict(entry.get("kwargs", {})),
+        options=options,
+    )
+
+
+def get_scheduler_connection(jobs: list[PeriodicJob]) -> Redis:
+    """Return the one Redis connection of the periodic jobs' queues.
+
+    Raise ``ImproperlyConfigured`` when they are on different servers,
+    because one RQ cron scheduler enqueues on one connection.
+    """
+    names = list(dict.fromkeys(job.queue for job in jobs)) or ["default"]
+    queues = [get_queue(name) for name in names]
+    for queue in queues[1:]:
+        if not same_server(queues[0].connection, queue.connection):
+            raise ImproperlyConfigured(
+                f"Periodic jobs use queues {queues[0].name!r} and "
+                f"{queue.name!r}, which are on different Redis servers, but "
+                "one cron scheduler enqueues on one server. Move the periodic "
+                "jobs to queues on one server."
+            )
+    return queues[0].connection
+
+
+def build_scheduler(name: str = "", logging_level: str | int = "INFO") -> Any:
+    """Return an RQ ``CronScheduler`` with every declared periodic job."""
+    cron_module = get_cron_module()
+    jobs = get_periodic_jobs()
+    scheduler = cron_module.CronScheduler(
+        connection=get_scheduler_connection(jobs),
+        logging_level=logging_level,
+        name=name,
+    )
+    for job in jobs:
+        scheduler.register(
+            import_string(job.func),
+            job.queue,
+            args=job.args,
+            kwargs=job.kwargs,
+            interval=job.interval,
+            cron=job.cron,
+            name=job.name,
+            **job.options,
+        )
+    return scheduler
+
+
+def run_scheduler(scheduler: Any, stop: threading.Event) -> None:
+    """Run ``scheduler`` until ``stop`` is set, without signal handlers.
+
+    RQ's ``CronScheduler.start`` installs signal handlers, which only the
+    main thread may do, so a worker runs this loop in a thread instead. It
+    takes the same steps: enqueue due jobs, save, send a heartbeat, sleep.
+    """
+    scheduler.register_birth()
+    logger.info("Cron scheduler started name=%s", scheduler.name)
+    try:
+        while not stop.is_set():
+            if scheduler.enqueue_jobs():
+                scheduler.save()
+            scheduler.heartbeat()
+            stop.wait(scheduler.calculate_sleep_interval())
+    except Exception:
+        logger.exception("Cron scheduler failed name=%s", scheduler.name)
+        raise
+    finally:
+        scheduler.register_death()
+        logger.info("Cron scheduler stopped name=%s", scheduler.name)
+
+
+def start_scheduler_thread(scheduler: Any) -> tuple[threading.Thread, threading.Event]:
+    """Start ``run_scheduler`` in a daemon thread; set the event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_scheduler, args=(scheduler, stop), name="rq-cron", daemon=True
+    )
+    thread.start()
+    return thread, stop
+
+
+@dataclass(frozen=True)
+class PeriodicJobStatus:
+    """A periodic job with its latest run and its next enqueue time.
+
+    ``next_enqueue_at`` is None while no cron scheduler that runs the job
+    is alive, and for an interval job that has not run yet (a scheduler
+    enqueues it as soon as it starts).
+    """
+
+    job: PeriodicJob
+    last_job_id: str | None = None
+    last_enqueued_at: datetime | None = None
+    last_status: str | None = None
+    next_enqueue_at: datetime | None = None
+    scheduled: bool = False
+
+
+def list_periodic_jobs() -> list[PeriodicJobStatus]:
+    """Return every declared periodic job with its last and next run times.
+
+    The last run is the newest job in the job's history, which RQ keeps in
+    Redis. The next run comes from the cron schedulers that are alive on
+    the server. Raise ``ImproperlyConfigured`` for invalid declarations.
+    """
+    cron_module = get_cron_module()
+    jobs = get_periodic_jobs()
+    connection = get_scheduler_connection(jobs)
+    live_jobs = {}
+    for scheduler in cron_module.CronScheduler.all(connection):
+        for cron_job in scheduler.get_jobs():
+            live_jobs[cron_job.name] = cron_job
+    return [_status_of(job, live_jobs.get(job.name), connection) for job in jobs]
+
+
+def _status_of(job: PeriodicJob, live_job: Any, connection: Redis) -> PeriodicJobStatus:
+    cron_job = get_cron_module().CronJob(
+        queue_name=job.queue,
+        func_name=job.func,
+        interval=job.interval,
+        cron=job.cron,
+        name=job.name,
+    )
+    job_ids = cron_job.get_job_ids(connection, 0, 0)
+    last_job = None
+    if job_ids:
+        queue = get_queue(job.queue)
+        last_job = queue.fetch_job(job_ids[0])
+    return PeriodicJobStatus(
+        job=job,
+        last_job_id=job_ids[0] if job_ids else None,
+        last_enqueued_at=last_job.enqueued_at if last_job else None,
+        last_status=last_job.get_status().value if last_job else None,
+        next_enqueue_at=live_job.next_enqueue_time if live_job else None,
+        scheduled=live_job is not None,
+    )

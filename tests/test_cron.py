@@ -1,0 +1,315 @@
+"""Periodic jobs: declarations, RQ's cron scheduler, rqcron and --with-cron."""
+
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
+
+from django_rq_lite import cron, get_queue
+from tests.commands.worker_process import REPO_DIR, run_worker, wait_for, worker_env
+
+try:
+    cron.get_cron_module()
+except cron.CronUnavailable as error:
+    pytest.skip(str(error), allow_module_level=True)
+
+ADD = "tests.testapp.jobs.add"
+
+
+def marker_entry(path, text="tick", interval=1):
+    return {
+        "func": "tests.testapp.jobs.write_marker",
+        "args": [str(path), text],
+        "interval": interval,
+        "name": f"marker-{text}",
+    }
+
+
+def write_settings(directory, entries):
+    """Write a settings module for subprocesses: tests.settings plus RQ["CRON"]."""
+    (directory / "cron_settings.py").write_text(
+        f"from tests.settings import *  # noqa: F403\nRQ = {{'CRON': {entries!r}}}\n"
+    )
+    return worker_env("cron_settings", PYTHONPATH=f"{directory}:{REPO_DIR}")
+
+
+def start_command(args, env, log_path):
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "django", *args],
+            env=env,
+            cwd=REPO_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_process(process, timeout=20):
+    """Send SIGTERM and return the exit code, killing the process on timeout."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        pytest.fail(f"Process {process.args} ignored SIGTERM for {timeout} s")
+
+
+def read_lines(path):
+    return path.read_text().split() if path.exists() else []
+
+
+# Declarations
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("not a dict", "must be a dict, not str"),
+        ({"func": ADD}, "exactly one of 'cron' and 'interval'"),
+        ({"func": ADD, "interval": 5, "cron": "* * * * *"}, "exactly one of"),
+        ({"func": ADD, "interval": 0}, "'interval' 0 must be a whole number"),
+        ({"func": ADD, "interval": True}, "'interval' True must be a whole"),
+        ({"func": ADD, "cron": "61 * * * *"}, "'cron' '61 * * * *' is not a valid"),
+        ({"func": "tests.testapp.jobs.nope", "interval": 5}, "cannot be imported"),
+        ({"func": 3, "interval": 5}, "'func' must be the dotted path"),
+        ({"func": ADD, "interval": 5, "queue": "nope"}, "'queue' 'nope' is not in"),
+        ({"func": ADD, "interval": 5, "every": 5}, "unknown key 'every'"),
+        ({"func": ADD, "interval": 5, "args": "1"}, "'args' must be a list"),
+        ({"func": ADD, "interval": 5, "kwargs": [1]}, "'kwargs' must be a dict"),
+    ],
+)
+def test_find_problems_reports_entry(entry, problem):
+    problems = cron.find_problems(entry)
+
+    assert any(problem in text for text in problems), problems
+
+
+def test_find_problems_accepts_valid_entry():
+    entry = {"func": ADD, "cron": "*/5 * * * *", "queue": "high", "args": [1, 2]}
+
+    assert cron.find_problems(entry) == []
+
+
+def test_find_problems_rejects_json_queue(settings, redis_url):
+    settings.RQ_QUEUES = {"json": {"URL": redis_url, "SERIALIZER": "json"}}
+
+    problems = cron.find_problems({"func": ADD, "interval": 5, "queue": "json"})
+
+    assert problems == [
+        "queue 'json' uses a serializer other than pickle, but RQ's cron "
+        "scheduler enqueues with pickle"
+    ]
+
+
+def test_periodic_jobs_take_queue_defaults(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 60, "queue": "high"}]}
+
+    (job,) = cron.get_periodic_jobs()
+
+    assert job.name == ADD
+    assert job.schedule == "every 60 s"
+    assert job.options == {"job_timeout": 60, "result_ttl": 900}
+
+
+def test_periodic_jobs_keep_entry_options(settings):
+    entry = {"func": ADD, "cron": "0 * * * *", "queue": "high", "result_ttl": 5}
+    settings.RQ = {"CRON": [entry]}
+
+    (job,) = cron.get_periodic_jobs()
+
+    assert job.options["result_ttl"] == 5
+    assert job.schedule == "0 * * * *"
+
+
+def test_periodic_jobs_read_cron_module(settings):
+    settings.RQ = {"CRON_MODULE": "tests.testapp.jobs"}
+
+    jobs = cron.get_periodic_jobs()
+
+    assert [job.name for job in jobs] == [ADD, "nightly-add"]
+    assert jobs[0].args == (1, 2)
+
+
+def test_cron_module_without_list_is_error(settings):
+    settings.RQ = {"CRON_MODULE": "tests.testapp"}
+
+    with pytest.raises(ImproperlyConfigured, match="has no CRON list"):
+        cron.get_periodic_jobs()
+
+
+def test_invalid_entry_names_its_place(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 5}, {"func": ADD}]}
+
+    with pytest.raises(ImproperlyConfigured, match=r"RQ\['CRON'\]\[1\] is invalid"):
+        cron.get_periodic_jobs()
+
+
+def test_duplicate_names_are_error(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 5}, {"func": ADD, "interval": 9}]}
+
+    with pytest.raises(ImproperlyConfigured, match="appear more than once"):
+        cron.get_periodic_jobs()
+
+
+def test_queues_on_two_servers_are_error(settings, redis_url):
+    from tests.redis_server import free_port
+
+    settings.RQ_QUEUES = {
+        "default": {"URL": redis_url},
+        "other": {"URL": f"redis://127.0.0.1:{free_port()}/0"},
+    }
+    settings.RQ = {
+        "CRON": [
+            {"func": ADD, "interval": 5},
+            {"func": ADD, "interval": 5, "queue": "other", "name": "other"},
+        ]
+    }
+
+    with pytest.raises(ImproperlyConfigured, match="different Redis servers"):
+        cron.build_scheduler()
+
+
+# The scheduler loop and the listing
+
+
+def test_scheduler_thread_enqueues_interval_job(settings, tmp_path):
+    settings.RQ = {"CRON": [marker_entry(tmp_path / "m.txt", interval=1)]}
+    scheduler = cron.build_scheduler()
+    queue = get_queue()
+
+    thread, stop = cron.start_scheduler_thread(scheduler)
+    try:
+        wait_for(lambda: queue.count >= 2, 10, "the job was not enqueued twice")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert queue.get_jobs()[0].func_name == "tests.testapp.jobs.write_marker"
+
+
+def test_list_shows_last_and_next_run(settings, tmp_path):
+    entries = [
+        marker_entry(tmp_path / "m.txt", interval=60),
+        {"func": ADD, "args": [1, 2], "cron": "0 3 * * *", "name": "nightly"},
+    ]
+    settings.RQ = {"CRON": entries}
+    scheduler = cron.build_scheduler()
+
+    thread, stop = cron.start_scheduler_thread(scheduler)
+    try:
+        wait_for(lambda: get_queue().count == 1, 10, "the job was not enqueued")
+        interval_status, cron_status = wait_for(
+            lambda: (
+                all(s.scheduled for s in cron.list_periodic_jobs())
+                and cron.list_periodic_jobs()
+            ),
+            10,
+            "the scheduler did not save its jobs",
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+    queued = get_queue().get_jobs()[0]
+    assert interval_status.last_job_id == queued.id
+    assert interval_status.last_status == "queued"
+    assert interval_status.next_enqueue_at - interval_status.last_enqueued_at < (
+        timedelta(seconds=61)
+    )
+    assert interval_status.next_enqueue_at > interval_status.last_enqueued_at
+    assert cron_status.last_job_id is None
+    assert cron_status.next_enqueue_at.astimezone().hour == 3
+
+
+def test_list_after_stop_is_unscheduled(settings, tmp_path):
+    settings.RQ = {"CRON": [marker_entry(tmp_path / "m.txt", interval=60)]}
+    thread, stop = cron.start_scheduler_thread(cron.build_scheduler())
+    wait_for(lambda: get_queue().count == 1, 10, "the job was not enqueued")
+    stop.set()
+    thread.join(timeout=10)
+
+    (status,) = cron.list_periodic_jobs()
+
+    assert status.scheduled is False
+    assert status.next_enqueue_at is None
+    assert status.last_job_id == get_queue().get_job_ids()[0]
+
+
+# Commands
+
+
+def test_rqcron_enqueues_job_that_worker_runs(tmp_path):
+    marker = tmp_path / "marker.txt"
+    env = write_settings(tmp_path, [marker_entry(marker, "cron")])
+    process = start_command(["rqcron"], env, tmp_path / "rqcron.log")
+    try:
+        wait_for(lambda: get_queue().count >= 1, 15, "rqcron enqueued nothing")
+    finally:
+        exit_code = stop_process(process)
+
+    assert exit_code == 0, (tmp_path / "rqcron.log").read_text()
+    result = run_worker("--burst")
+    assert result.returncode == 0, result.stderr
+    assert "cron" in read_lines(marker)
+
+
+def test_rqworker_with_cron_runs_job_repeatedly(tmp_path):
+    marker = tmp_path / "marker.txt"
+    env = write_settings(tmp_path, [marker_entry(marker, "tick", interval=1)])
+    log = tmp_path / "worker.log"
+    process = start_command(["rqworker", "--with-cron"], env, log)
+    try:
+        wait_for(lambda: len(read_lines(marker)) >= 2, 20, "fewer than 2 runs")
+    finally:
+        exit_code = stop_process(process)
+
+    assert exit_code == 0, log.read_text()
+    assert set(read_lines(marker)) == {"tick"}
+
+
+def test_rqworker_with_cron_invalid_entry_fails(tmp_path):
+    env = write_settings(tmp_path, [{"func": ADD}])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "rqworker", "--with-cron", "--burst"],
+        env=env,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "--with-cron: Periodic job RQ['CRON'][0] is invalid" in result.stderr
+
+
+def test_rqcron_without_jobs_is_command_error(settings):
+    settings.RQ = {}
+
+    with pytest.raises(CommandError, match="No periodic jobs are declared"):
+        call_command("rqcron", stdout=StringIO())
+
+
+def test_rqcron_invalid_entry_is_command_error(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": -1}]}
+
+    with pytest.raises(CommandError, match="'interval' -1 must be"):
+        call_command("rqcron", stdout=StringIO())
+
+
+def test_rqcron_list_prints_jobs(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 30, "queue": "low"}]}
+    stdout = StringIO()
+
+    call_command("rqcron", "--list", stdout=stdout)
+
+    line = stdout.getvalue().strip()
+    assert line.startswith(f"{ADD}  queue=low  schedule=every 30 s  last=never")
+    assert line.endswith("next=no scheduler running")
