@@ -116,7 +116,15 @@ def check_global(options: Any) -> list:
         messages += _check_import(where, "EXCEPTION_HANDLERS", path)
     messages += _check_ttls(where, options)
     messages += _check_commit_options(where, options)
+    messages += _check_operations(options)
     return messages
+
+
+def _check_operations(options: dict) -> list:
+    """Check the metrics token and the periodic jobs (E020 to E024)."""
+    from . import cron, metrics
+
+    return metrics.check_settings(options) + cron.check_settings(options)
 
 
 def _check_commit_options(where: str, options: dict) -> list:
