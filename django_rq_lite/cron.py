@@ -92,27 +92,42 @@ def get_cron_module() -> Any:
     return cron_module
 
 
-def get_entries() -> list[tuple[str, Any]]:
-    """Return each declared entry with where it was declared, in order."""
-    settings = conf.get_global_setting()
-    entries = [
-        (f"RQ['CRON'][{index}]", entry)
-        for index, entry in enumerate(settings.get("CRON") or ())
-    ]
-    module_path = settings.get("CRON_MODULE")
+def get_entries(options: dict | None = None) -> list[tuple[str, Any]]:
+    """Return each declared entry with where it was declared, in order.
+
+    ``options`` is the ``RQ`` setting, read when not given.
+    """
+    if options is None:
+        options = conf.get_global_setting()
+    declared = options.get("CRON") or ()
+    if not isinstance(declared, list | tuple):
+        raise ImproperlyConfigured(
+            f"RQ['CRON'] must be a list of dicts, not {type(declared).__name__}."
+        )
+    entries = [(f"RQ['CRON'][{index}]", entry) for index, entry in enumerate(declared)]
+    module_path = options.get("CRON_MODULE")
     if module_path:
-        module = importlib.import_module(module_path)
-        declared = getattr(module, "CRON", None)
-        if not isinstance(declared, list | tuple):
-            raise ImproperlyConfigured(
-                f"Module {module_path!r} (RQ['CRON_MODULE']) has no CRON list. "
-                "Define CRON = [...] with one dict per periodic job."
-            )
-        entries += [
-            (f"{module_path}.CRON[{index}]", entry)
-            for index, entry in enumerate(declared)
-        ]
+        entries += _module_entries(module_path)
     return entries
+
+
+def _module_entries(module_path: str) -> list[tuple[str, Any]]:
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"RQ['CRON_MODULE'] {module_path!r} cannot be imported: {error}. "
+            "Give the dotted path of an importable module."
+        ) from error
+    declared = getattr(module, "CRON", None)
+    if not isinstance(declared, list | tuple):
+        raise ImproperlyConfigured(
+            f"Module {module_path!r} (RQ['CRON_MODULE']) has no CRON list. "
+            "Define CRON = [...] with one dict per periodic job."
+        )
+    return [
+        (f"{module_path}.CRON[{index}]", entry) for index, entry in enumerate(declared)
+    ]
 
 
 def find_problems(entry: Any) -> list[str]:
@@ -179,14 +194,18 @@ def get_periodic_jobs() -> list[PeriodicJob]:
                 f"Periodic job {where} is invalid: {'; '.join(problems)}."
             )
         jobs.append(build_periodic_job(entry))
-    names = [job.name for job in jobs]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = find_duplicate_names(job.name for job in jobs)
     if duplicates:
         raise ImproperlyConfigured(
             f"Periodic job names must be unique, but {', '.join(duplicates)} "
             "appear more than once. Give each entry a distinct 'name'."
         )
     return jobs
+
+
+def find_duplicate_names(names: Any) -> list[str]:
+    names = list(names)
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def build_periodic_job(entry: dict) -> PeriodicJob:
@@ -342,3 +361,50 @@ def _status_of(job: PeriodicJob, live_job: Any, connection: Redis) -> PeriodicJo
         next_enqueue_at=live_job.next_enqueue_time if live_job else None,
         scheduled=live_job is not None,
     )
+
+
+def check_settings(options: dict) -> list:
+    """Return system check errors for the periodic jobs in ``options`` (``RQ``).
+
+    Queues on different servers are reported when the scheduler starts,
+    not here, because that needs connections.
+    """
+    from django.core.checks import Error
+
+    if not options.get("CRON") and not options.get("CRON_MODULE"):
+        return []
+    try:
+        get_cron_module()
+        entries = get_entries(options)
+    except CronUnavailable as error:
+        return [Error(str(error), id="django_rq_lite.E024")]
+    except ImproperlyConfigured as error:
+        return [Error(str(error), id="django_rq_lite.E022")]
+    messages = []
+    for where, entry in entries:
+        problems = find_problems(entry)
+        if problems:
+            messages.append(
+                Error(
+                    f"Periodic job {where} is invalid: {'; '.join(problems)}.",
+                    hint='For example: {"func": "myapp.jobs.cleanup", "cron": '
+                    '"0 * * * *", "queue": "default"}.',
+                    id="django_rq_lite.E021",
+                )
+            )
+    names = [
+        entry.get("name") or entry.get("func")
+        for _, entry in entries
+        if isinstance(entry, dict)
+    ]
+    duplicates = find_duplicate_names(names)
+    if duplicates:
+        messages.append(
+            Error(
+                f"Periodic job names appear more than once: "
+                f"{', '.join(map(str, duplicates))}.",
+                hint="Give each entry a distinct 'name'.",
+                id="django_rq_lite.E023",
+            )
+        )
+    return messages

@@ -98,6 +98,30 @@ def get_metrics_token() -> str:
     return conf.get_global_setting().get("METRICS_TOKEN") or ""
 
 
+# Shortest METRICS_TOKEN accepted by the system check; secrets.token_urlsafe(32)
+# returns 43 characters.
+MIN_TOKEN_LENGTH = 32
+
+
+def check_settings(options: dict) -> list:
+    """Return a system check error when ``RQ["METRICS_TOKEN"]`` is too short."""
+    from django.core.checks import Error
+
+    token = options.get("METRICS_TOKEN")
+    if not isinstance(token, str) or not token or len(token) >= MIN_TOKEN_LENGTH:
+        return []
+    return [
+        Error(
+            f"RQ['METRICS_TOKEN'] has {len(token)} characters, fewer than "
+            f"{MIN_TOKEN_LENGTH}, so it is easy to guess.",
+            hint='Generate one with: python -c "import secrets; '
+            'print(secrets.token_urlsafe(32))", or remove the key to turn '
+            "token access off.",
+            id="django_rq_lite.E020",
+        )
+    ]
+
+
 def check_access(request: HttpRequest) -> HttpResponse | None:
     """Return an error response unless the request may read queue statistics.
 
