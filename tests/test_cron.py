@@ -274,11 +274,19 @@ def test_rqworker_with_cron_runs_job_repeatedly(tmp_path):
     assert set(read_lines(marker)) == {"tick"}
 
 
-def test_rqworker_with_cron_invalid_entry_fails(tmp_path):
+@pytest.mark.parametrize(
+    ("extra_args", "message"),
+    [
+        ((), "(django_rq_lite.E021) Periodic job RQ['CRON'][0] is invalid"),
+        (("--skip-checks",), "--with-cron: Periodic job RQ['CRON'][0] is invalid"),
+    ],
+)
+def test_rqworker_with_cron_invalid_entry_fails(tmp_path, extra_args, message):
     env = write_settings(tmp_path, [{"func": ADD}])
+    command = ["rqworker", "--with-cron", "--burst", *extra_args]
 
     result = subprocess.run(
-        [sys.executable, "-m", "django", "rqworker", "--with-cron", "--burst"],
+        [sys.executable, "-m", "django", *command],
         env=env,
         cwd=REPO_DIR,
         capture_output=True,
@@ -287,7 +295,7 @@ def test_rqworker_with_cron_invalid_entry_fails(tmp_path):
     )
 
     assert result.returncode == 1
-    assert "--with-cron: Periodic job RQ['CRON'][0] is invalid" in result.stderr
+    assert message in result.stderr
 
 
 def test_rqcron_without_jobs_is_command_error(settings):
@@ -313,3 +321,60 @@ def test_rqcron_list_prints_jobs(settings):
     line = stdout.getvalue().strip()
     assert line.startswith(f"{ADD}  queue=low  schedule=every 30 s  last=never")
     assert line.endswith("next=no scheduler running")
+
+
+# System checks
+
+
+def run_checks():
+    from django_rq_lite.checks import check_settings
+
+    return check_settings()
+
+
+def check_ids(messages):
+    return [message.id for message in messages]
+
+
+def test_check_invalid_entry_is_e021(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 5}, {"func": ADD, "name": "b"}]}
+
+    messages = run_checks()
+
+    assert check_ids(messages) == ["django_rq_lite.E021"]
+    assert "RQ['CRON'][1] is invalid" in messages[0].msg
+
+
+def test_check_missing_module_is_e022(settings):
+    settings.RQ = {"CRON_MODULE": "tests.no_such_module"}
+
+    assert check_ids(run_checks()) == ["django_rq_lite.E022"]
+
+
+def test_check_duplicate_names_is_e023(settings):
+    settings.RQ = {
+        "CRON": [{"func": ADD, "interval": 5}, {"func": ADD, "cron": "0 * * * *"}]
+    }
+
+    assert check_ids(run_checks()) == ["django_rq_lite.E023"]
+
+
+def test_check_duplicate_across_module_is_e023(settings):
+    settings.RQ = {
+        "CRON": [{"func": ADD, "interval": 5}],
+        "CRON_MODULE": "tests.testapp.jobs",
+    }
+
+    assert check_ids(run_checks()) == ["django_rq_lite.E023"]
+
+
+def test_check_module_only_passes(settings):
+    settings.RQ = {"CRON_MODULE": "tests.testapp.jobs"}
+
+    assert run_checks() == []
+
+
+def test_check_cron_not_a_list_is_e004(settings):
+    settings.RQ = {"CRON": {"func": ADD}}
+
+    assert "django_rq_lite.E004" in check_ids(run_checks())

@@ -194,3 +194,25 @@ def test_metrics_counts_live_worker(client, token_settings, tmp_path, flush_redi
         assert 'rq_workers{queue="default"} 0.0' in response.content.decode()
     finally:
         worker.kill()
+
+
+# System check
+
+
+def test_check_short_token_is_e020(settings):
+    from django_rq_lite.checks import check_settings
+
+    settings.RQ = {"METRICS_TOKEN": "abc123secret"}
+
+    messages = check_settings()
+
+    assert [message.id for message in messages] == ["django_rq_lite.E020"]
+    assert "abc123secret" not in messages[0].msg
+
+
+def test_check_long_token_passes(settings):
+    from django_rq_lite.checks import check_settings
+
+    settings.RQ = {"METRICS_TOKEN": TOKEN}
+
+    assert check_settings() == []
