@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import time
 from multiprocessing import Pipe
@@ -14,9 +13,10 @@ from typing import Any
 from rq import Worker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.timeouts import BaseTimeoutException
 from rq.utils import now
 from rq.worker import WorkerStatus
+
+from .horse import HorseMixin
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -27,7 +27,7 @@ WRITE_COALESCE_SECONDS = 1.0
 HORSE_EXIT_TIMEOUT = 5.0
 
 
-class FastWorker(Worker):
+class FastWorker(HorseMixin, Worker):
     """An RQ worker that runs jobs in a long-lived work-horse process.
 
     RQ's ``Worker`` forks a horse for every job. This worker forks one horse
@@ -62,6 +62,7 @@ class FastWorker(Worker):
         self._state_written_at = float("-inf")
         self._heartbeat_written_at = float("-inf")
         self._heartbeat_written_ttl = 0
+        self._suspension_checked_at = float("-inf")
 
     # Writes that the worker loop repeats.
 
@@ -83,6 +84,15 @@ class FastWorker(Worker):
             super().heartbeat(timeout, pipeline=batch)
             batch.execute()
         self._note_heartbeat(timeout)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        # RQ reads the suspension flag before every job. Reading it at most
+        # once a second saves a round trip per job, so a suspension takes
+        # effect up to a second later.
+        if time.monotonic() - self._suspension_checked_at < WRITE_COALESCE_SECONDS:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked_at = time.monotonic()
 
     def _state_is_fresh(self) -> bool:
         return time.monotonic() - self._state_written_at < WRITE_COALESCE_SECONDS
@@ -298,118 +308,6 @@ class FastWorker(Worker):
         if not self._in_fast_horse:
             self._stop_horse()
         super().teardown()
-
-    # The horse's side.
-
-    def _run_horse(self, channel: Any) -> None:
-        """Run jobs that arrive on ``channel`` until it closes; never return."""
-        random.seed()
-        self.setup_work_horse_signals()
-        self._in_fast_horse = True
-        self._horse_pid = 0
-        self.executions.clear()
-        exit_code = 0
-        jobs_done = 0
-        try:
-            while True:
-                try:
-                    message = channel.recv()
-                except EOFError:
-                    break
-                self._perform_message(message)
-                jobs_done += 1
-                retire = self._job_timed_out or (
-                    self.max_jobs_per_horse is not None
-                    and jobs_done >= self.max_jobs_per_horse
-                )
-                channel.send({"retire": retire})
-                if retire:
-                    break
-        except BaseException:
-            self.log.exception("Horse %s: unexpected error, exiting", os.getpid())
-            exit_code = 1
-        finally:
-            self.close_horse_resources()
-        os._exit(exit_code)
-
-    def _perform_message(self, message: dict) -> None:
-        job = self.job_class(
-            message["job_id"], connection=self.connection, serializer=self.serializer
-        )
-        job.restore(message["job_hash"])
-        job.redis_server_version = message["redis_server_version"]
-        queue = self._queue_named(message["queue_name"])
-        execution = Execution(
-            message["execution_id"],
-            job.id,
-            connection=self.connection,
-            worker_name=self.name,
-        )
-        execution.created_at = message["execution_created_at"]
-        execution._job = job
-        self.executions.clear()
-        self.executions[execution.id] = execution
-        os.environ["RQ_JOB_ID"] = job.id
-        self._prepared_job_id = job.id
-        self._job_timed_out = False
-        self.perform_job(job, queue, execution)
-
-    def _queue_named(self, name: str) -> Any:
-        for queue in self.queues:
-            if queue.name == name:
-                return queue
-        return self.queue_class(
-            name,
-            connection=self.connection,
-            job_class=self.job_class,
-            serializer=self.serializer,
-        )
-
-    def prepare_job_execution(
-        self, job: Job, remove_from_intermediate_queue: bool = False
-    ) -> None:
-        if self._prepared_job_id != job.id:
-            super().prepare_job_execution(job, remove_from_intermediate_queue)
-            return
-        # The worker already wrote this in _start_execution().
-        self._prepared_job_id = None
-        self.procline(f"Processing {job.func_name} from {job.origin}")
-
-    def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
-        # RQ's version writes a job heartbeat that keeps the job alive while
-        # its callbacks run. Without callbacks, the next transaction ends it.
-        if job.success_callback is None and job.failure_callback is None:
-            job.ended_at = now()
-            return
-        super().handle_execution_ended(job, queue, heartbeat_ttl)
-
-    def handle_exception(self, job: Job, *exc_info: Any) -> None:
-        if isinstance(exc_info[1], BaseTimeoutException):
-            self._job_timed_out = True
-        super().handle_exception(job, *exc_info)
-
-    def cleanup_execution(
-        self, job: Job, pipeline: Any, execution: Execution | None = None
-    ) -> None:
-        super().cleanup_execution(job, pipeline, execution)
-        if self._in_fast_horse:
-            # The worker trusts these writes when the horse replies.
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            self.heartbeat(pipeline=pipeline)
-
-    def close_horse_resources(self) -> None:
-        """Release what the horse holds before it exits without clean-up.
-
-        Close Django's database connections, when Django is configured,
-        instead of dropping their sockets.
-        """
-        from django.conf import settings
-
-        if not settings.configured:
-            return
-        from django.db import connections
-
-        connections.close_all()
 
 
 def open_pidfd(pid: int) -> int | None:

@@ -156,3 +156,25 @@ def test_max_jobs_per_horse_needs_fast_worker():
 
     assert result.returncode != 0
     assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
+
+
+def test_dependent_runs_after_parent(run_fast_worker):
+    queue = get_queue()
+    parent = queue.enqueue(jobs.add, 1, 2)
+    child = queue.enqueue(jobs.add, 3, 4, depends_on=parent)
+
+    result = run_fast_worker()
+
+    assert result.returncode == 0, result.stderr
+    assert parent.get_status() == JobStatus.FINISHED
+    assert child.get_status() == JobStatus.FINISHED
+    assert child.return_value() == 7
+
+
+def test_result_ttl_zero_deletes_job(run_fast_worker, flush_redis):
+    job = get_queue().enqueue(jobs.add, 1, 1, result_ttl=0)
+
+    result = run_fast_worker()
+
+    assert result.returncode == 0, result.stderr
+    assert not flush_redis.exists(job.key)
