@@ -82,7 +82,7 @@ def test_failed_list_columns(admin_client):
     content = response.content.decode()
     assert f'href="{DASHBOARD}default/jobs/{job.id}/"' in content
     assert "tests.testapp.jobs.fail" in content
-    assert "<strong>ValueError</strong></a>: disk full" in content
+    assert "<strong>ValueError</strong>: disk full" in content
     assert response.context["jobs"][0].ended_at is not None
 
 
