@@ -1,6 +1,5 @@
 """Signals, stop commands and several processes with the fast worker."""
 
-import os
 import signal
 import time
 
@@ -26,11 +25,13 @@ def wait_until_started(job, timeout=15):
 
 
 def process_exists(pid):
+    """Return whether ``pid`` runs; a zombie waiting to be reaped has exited."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
         return False
-    return True
+    return state != "Z"
 
 
 def test_idle_worker_stops_its_horse(start_fast_worker, flush_redis):
@@ -46,6 +47,18 @@ def test_idle_worker_stops_its_horse(start_fast_worker, flush_redis):
     assert returncode == 0, worker.output()
     assert time.monotonic() - sent_at < 5
     horse_pid = job.return_value()
+    wait_for(lambda: not process_exists(horse_pid), 5, f"horse {horse_pid} runs")
+
+
+def test_killed_worker_idle_horse_exits(start_fast_worker, flush_redis):
+    job = get_queue().enqueue(jobs.count_run_and_pid)
+    worker = start_fast_worker("--name", "killed-fast")
+    wait_for(lambda: job.get_status() == JobStatus.FINISHED, 15, "job not done")
+    horse_pid = job.return_value()
+
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+
     wait_for(lambda: not process_exists(horse_pid), 5, f"horse {horse_pid} runs")
 
 
