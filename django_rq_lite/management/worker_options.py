@@ -11,6 +11,9 @@ from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
 
 from django_rq_lite import conf
+from django_rq_lite.management import reloading
+
+logger = logging.getLogger("django_rq_lite.worker")
 
 
 def add_queue_arguments(parser):
@@ -124,3 +127,61 @@ def pid_file(path):
         yield
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def add_development_arguments(parser):
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="Restart when a Python source file changes, after the current job "
+        "ends. For development only.",
+    )
+    parser.add_argument(
+        "--sentry-dsn",
+        metavar="DSN",
+        help="Report job exceptions to Sentry at this DSN through sentry-sdk's "
+        "RQ integration. Ignored when the project has already initialised "
+        "Sentry.",
+    )
+
+
+def run_with_development_options(options, run):
+    """Call ``run()``, with Sentry and the reloader when the options ask."""
+
+    def run_worker():
+        if options.get("sentry_dsn"):
+            init_sentry(options["sentry_dsn"])
+        return run()
+
+    if options.get("reload"):
+        return reloading.run_with_reloader(run_worker)
+    return run_worker()
+
+
+def init_sentry(dsn):
+    """Initialise sentry-sdk with its RQ integration, unless already initialised.
+
+    Return whether this call initialised it. A project that calls
+    ``sentry_sdk.init()`` in its settings keeps its own configuration.
+    """
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.rq import RqIntegration
+    except ImportError:
+        raise CommandError(
+            "--sentry-dsn needs sentry-sdk. Install it with pip install "
+            "'django-rq-lite[sentry]'."
+        ) from None
+    if sentry_sdk.is_initialized():
+        logger.info("Sentry is already initialised, so --sentry-dsn is ignored")
+        return False
+    try:
+        sentry_sdk.init(dsn=dsn, integrations=[RqIntegration()])
+    except Exception as error:
+        # sentry-sdk raises BadDsn, a plain Exception subclass.
+        raise CommandError(
+            f"--sentry-dsn is invalid: {error}. Give the DSN from the Sentry "
+            "project's settings, e.g. https://key@sentry.example.com/1."
+        ) from error
+    logger.info("Sentry initialised with the RQ integration")
+    return True

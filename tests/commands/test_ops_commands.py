@@ -1,10 +1,13 @@
 """The operations commands against the session's real Redis server."""
 
+import gzip
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
 import pytest
@@ -462,3 +465,148 @@ def test_rqhealth_min_workers_counts(start_worker, flush_redis):
 def test_rqhealth_unknown_queue_is_command_error():
     with pytest.raises(CommandError, match="Unknown queue"):
         run_command("rqhealth", "nope")
+
+
+# rqworker --reload
+
+
+def worker_pids(connection):
+    from rq import Worker
+
+    return {worker.pid for worker in Worker.all(connection=connection)}
+
+
+def test_rqworker_reload_restarts_on_change(tmp_path, flush_redis):
+    module = tmp_path / "reload_target.py"
+    module.write_text("VALUE = 1\n")
+    (tmp_path / "reload_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\nimport reload_target  # noqa\n"
+    )
+    env = worker_env("reload_settings", PYTHONPATH=f"{tmp_path}:{REPO_DIR}")
+    log = tmp_path / "reload.log"
+    with open(log, "w") as output:
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "django", "rqworker", "--reload"],
+            env=env,
+            cwd=REPO_DIR,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        (first_pid,) = wait_for(
+            lambda: worker_pids(flush_redis), 20, "no worker started"
+        )
+        assert first_pid != parent.pid
+
+        def touch_and_find_new_pid():
+            # The watcher records modification times on its first pass, so
+            # the file is touched again on every poll until a restart shows.
+            stamp = module.stat().st_mtime + 1
+            os.utime(module, (stamp, stamp))
+            return worker_pids(flush_redis) - {first_pid}
+
+        wait_for(touch_and_find_new_pid, 30, "the worker did not restart", 0.5)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=10)
+
+    assert "Restarting the worker after a source change" in log.read_text()
+    assert worker_pids(flush_redis) == set()
+
+
+# rqworker --sentry-dsn
+
+
+class EnvelopeCollector(BaseHTTPRequestHandler):
+    """Store each POST body, decompressed, with its path in ``server.received``."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        elif self.headers.get("Content-Encoding") == "br":
+            import brotli
+
+            body = brotli.decompress(body)
+        self.server.received.append((self.path, body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def sentry_server():
+    pytest.importorskip("sentry_sdk")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EnvelopeCollector)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def sentry_dsn(server, project):
+    return f"http://publickey@127.0.0.1:{server.server_address[1]}/{project}"
+
+
+def received_with(server, text):
+    return [path for path, body in server.received if text.encode() in body]
+
+
+def test_rqworker_sentry_dsn_reports_failure(sentry_server):
+    get_queue().enqueue(jobs.fail, "sentry-check")
+
+    result = run_worker("--burst", "--sentry-dsn", sentry_dsn(sentry_server, 1))
+
+    assert result.returncode == 0, result.stderr
+    paths = wait_for(
+        lambda: received_with(sentry_server, "sentry-check"),
+        10,
+        "Sentry received no event",
+    )
+    assert paths[0] == "/api/1/envelope/"
+
+
+def test_rqworker_sentry_dsn_keeps_existing_setup(sentry_server, tmp_path):
+    (tmp_path / "sentry_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "import sentry_sdk\n"
+        "from sentry_sdk.integrations.rq import RqIntegration\n"
+        f"sentry_sdk.init(dsn={sentry_dsn(sentry_server, 1)!r}, "
+        "integrations=[RqIntegration()])\n"
+    )
+    get_queue().enqueue(jobs.fail, "sentry-existing")
+
+    result = run_worker(
+        "--burst",
+        "--sentry-dsn",
+        sentry_dsn(sentry_server, 2),
+        settings="sentry_settings",
+        PYTHONPATH=f"{tmp_path}:{REPO_DIR}",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Sentry is already initialised" in result.stderr
+    paths = wait_for(
+        lambda: received_with(sentry_server, "sentry-existing"),
+        10,
+        "Sentry received no event",
+    )
+    assert set(paths) == {"/api/1/envelope/"}
+
+
+def test_rqworker_sentry_dsn_invalid_is_command_error():
+    pytest.importorskip("sentry_sdk")
+
+    result = run_worker("--burst", "--sentry-dsn", "not-a-dsn")
+
+    assert result.returncode == 1
+    assert "--sentry-dsn is invalid" in result.stderr

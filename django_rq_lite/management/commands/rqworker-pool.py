@@ -29,6 +29,12 @@ class Command(BaseCommand):
         worker_options.add_queue_arguments(parser)
         worker_options.add_class_arguments(parser)
         worker_options.add_process_arguments(parser)
+        worker_options.add_development_arguments(parser)
+
+    def execute(self, *args, **options):
+        return worker_options.run_with_development_options(
+            options, lambda: super(Command, self).execute(*args, **options)
+        )
 
     def handle(self, *args, **options):
         if options["num_workers"] < 1:

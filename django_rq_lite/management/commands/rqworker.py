@@ -78,7 +78,15 @@ class Command(BaseCommand):
             "order), 'round_robin' or 'random'.",
         )
         worker_options.add_process_arguments(parser)
+        worker_options.add_development_arguments(parser)
         fast_options.add_arguments(parser)
+
+    def execute(self, *args, **options):
+        # --reload and --sentry-dsn wrap the whole command, so a restarted
+        # child process runs the system checks and handle() again.
+        return worker_options.run_with_development_options(
+            options, lambda: super(Command, self).execute(*args, **options)
+        )
 
     def handle(self, *args, **options):
         queue_names = options["queues"] or ["default"]
