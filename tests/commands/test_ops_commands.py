@@ -610,3 +610,25 @@ def test_rqworker_sentry_dsn_invalid_is_command_error():
 
     assert result.returncode == 1
     assert "--sentry-dsn is invalid" in result.stderr
+
+
+def test_rqworker_pool_sentry_dsn_reports_failure(sentry_server):
+    get_queue().enqueue(jobs.fail, "sentry-pool")
+
+    result = subprocess.run(
+        [*pool_command(), "-n", "1", "--burst"]
+        + ["--sentry-dsn", sentry_dsn(sentry_server, 3)],
+        env=worker_env(),
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    paths = wait_for(
+        lambda: received_with(sentry_server, "sentry-pool"),
+        10,
+        "Sentry received no event",
+    )
+    assert paths[0] == "/api/3/envelope/"
