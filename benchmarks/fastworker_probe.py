@@ -4,9 +4,10 @@ Usage: ``.venv/bin/python benchmarks/fastworker_probe.py [--jobs N]
 [--forking-jobs N] [--repeat N]``.
 
 The probe starts a private redis-server on a free loopback port, enqueues
-no-op jobs in bulk, and drains them with one burst worker in this process:
-RQ's forking ``Worker``, RQ's ``SimpleWorker`` and ``FastWorker``, each
-built by ``django_rq_lite.get_worker`` (so with the Django mixin). For each
+no-op jobs in bulk, and drains them with one burst worker in this process.
+The workers are RQ's forking ``Worker``, RQ's ``SimpleWorker`` and
+``FastWorker``, each built by ``django_rq_lite.get_worker`` (so with the
+Django mixin). For each
 run it prints jobs per second, Redis commands per job (the sum of
 ``calls`` in ``INFO commandstats`` before and after the run, less the
 probe's own ``INFO``) and round trips per job (calls of redis-py's

@@ -60,13 +60,13 @@ def process_name(name: str | None, index: int) -> str | None:
 
 
 def run_processes(options: dict, run_worker) -> None:
-    """Run ``--processes`` workers until they exit; raise if any failed."""
+    """Run ``--processes`` workers until they exit, and raise if any failed."""
     count = options["processes"]
     if count < 1:
         raise CommandError(f"--processes is {count}, but it must be at least 1.")
     failures = WorkerProcesses(count, run_worker, restart=not options["burst"]).run()
     if failures:
         raise CommandError(
-            f"{failures} worker process(es) exited with an error; their log "
+            f"{failures} worker process(es) exited with an error. Their log "
             "lines above give the cause."
         )

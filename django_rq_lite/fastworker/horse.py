@@ -17,13 +17,13 @@ from rq.worker import WorkerStatus
 class HorseMixin:
     """Methods that run in FastWorker's long-lived horse.
 
-    The horse is a fork of the worker, so it holds a copy of the worker
+    The horse is a fork of the worker, so it has a copy of the worker
     object. It receives job messages on a pipe, runs each job with RQ's
     ``perform_job()`` and replies with whether it retires.
     """
 
     def _run_horse(self, channel: Any) -> None:
-        """Run jobs that arrive on ``channel`` until it closes; never return."""
+        """Run jobs that arrive on ``channel`` until it closes, then exit."""
         random.seed()
         self.setup_work_horse_signals()
         self._in_fast_horse = True

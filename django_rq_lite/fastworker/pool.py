@@ -22,7 +22,7 @@ class WorkerProcesses:
 
     Each process calls ``run_worker(index)`` and exits with status 0 when
     it returns. SIGINT and SIGTERM are forwarded to every process, so the
-    first signal asks for a warm shutdown and the second for a cold one, as
+    first signal requests a warm shutdown and the second a cold one, as
     with a single worker. A process that exits with another status is
     restarted unless a signal arrived or ``restart`` is False (burst mode).
     """
@@ -42,7 +42,7 @@ class WorkerProcesses:
         self.stopping = False
 
     def run(self) -> int:
-        """Run until every process has exited; return how many failed."""
+        """Run until every process has exited, and return how many failed."""
         from django.db import connections
 
         # A child must not share the parent's database sockets.

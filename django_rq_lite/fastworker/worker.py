@@ -215,7 +215,7 @@ class FastWorker(HorseMixin, Worker):
     def _receive_reply(self) -> dict | None:
         try:
             if not self._channel.poll():
-                # Only the pidfd is ready: the horse exited without a reply.
+                # Only the pidfd is ready, so the horse exited without a reply.
                 return None
             return self._channel.recv()
         except (EOFError, OSError):
@@ -260,7 +260,8 @@ class FastWorker(HorseMixin, Worker):
         """Return the horse's wait status once it has exited, else None.
 
         After the horse has been reaped, by this method or by RQ's
-        ``wait_for_horse()``, this returns -1 and forgets the horse.
+        ``wait_for_horse()``, this returns -1 and clears the horse's pid, pipe
+        and pidfd.
         """
         pid = self._horse_process_pid
         if not pid:

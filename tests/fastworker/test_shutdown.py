@@ -25,7 +25,7 @@ def wait_until_started(job, timeout=15):
 
 
 def process_exists(pid):
-    """Return whether ``pid`` runs; a zombie waiting to be reaped has exited."""
+    """Return whether ``pid`` runs. A zombie waiting to be reaped has exited."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
