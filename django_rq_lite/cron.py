@@ -48,8 +48,8 @@ PICKLE_SERIALIZERS = (None, "rq.serializers.DefaultSerializer")
 class CronUnavailable(ImproperlyConfigured):
     """The installed RQ lacks the cron scheduler API that periodic jobs use.
 
-    ``rq.cron`` exists since RQ 2.4, but ``CronScheduler.register`` takes
-    ``job_timeout`` and ``name`` only since RQ 2.11.
+    ``CronScheduler.register`` takes ``job_timeout`` and ``name`` since
+    RQ 2.11. RQ 2.4 to 2.10 have an ``rq.cron`` module without them.
     """
 
 
@@ -297,7 +297,14 @@ def run_scheduler(scheduler: Any, stop: threading.Event) -> None:
 
 
 def start_scheduler_thread(scheduler: Any) -> tuple[threading.Thread, threading.Event]:
-    """Start ``run_scheduler`` in a daemon thread; set the event to stop it."""
+    """Start ``run_scheduler`` in a daemon thread and return it with its stop event.
+
+    NOTE: a worker forks its work-horse while this thread may be using the
+    shared Redis connection pool. redis-py resets the pool in the child,
+    but it can raise ``ChildDeadlockedError`` if the thread holds the
+    pool's lock at that moment. Run ``rqcron`` as its own process to rule
+    this out.
+    """
     stop = threading.Event()
     thread = threading.Thread(
         target=run_scheduler, args=(scheduler, stop), name="rq-cron", daemon=True

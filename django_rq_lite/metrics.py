@@ -1,6 +1,6 @@
 """Queue statistics, a Prometheus collector and the JSON status view.
 
-Both views answer staff users, and callers that send the token from
+Both views serve staff users, and callers that send the token from
 ``RQ["METRICS_TOKEN"]`` in an ``Authorization: Bearer`` header.
 """
 
@@ -98,8 +98,8 @@ def get_metrics_token() -> str:
     return conf.get_global_setting().get("METRICS_TOKEN") or ""
 
 
-# Shortest METRICS_TOKEN accepted by the system check; secrets.token_urlsafe(32)
-# returns 43 characters.
+# Minimum METRICS_TOKEN length that the system check accepts.
+# secrets.token_urlsafe(32) returns 43 characters.
 MIN_TOKEN_LENGTH = 32
 
 
@@ -141,7 +141,10 @@ def check_access(request: HttpRequest) -> HttpResponse | None:
     if token and given is not None:
         if hmac.compare_digest(given.encode(), token.encode()):
             return None
-        logger.warning("Rejected metrics request with a wrong bearer token")
+        logger.warning(
+            "Rejected a metrics request with an invalid bearer token path=%s",
+            request.path,
+        )
         return HttpResponse("Invalid token.\n", status=403, content_type="text/plain")
 
     user = request.user

@@ -57,8 +57,8 @@ def run_child(main):
     changed = threading.Event()
 
     def request_restart(sender, file_path, **kwargs):
-        # Returning True tells the reloader that the change is handled, so
-        # it does not call sys.exit(3), which would only end its own thread.
+        # A receiver that returns True marks the change as handled, so the
+        # reloader does not call sys.exit(3), which would end only its thread.
         if not changed.is_set():
             changed.set()
             logger.info("Stopping the worker because a file changed path=%s", file_path)
