@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -108,8 +109,14 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def exit_on_sigterm(signum, frame) -> None:
+    # SystemExit unwinds through main(), whose finally stops the Redis server.
+    raise SystemExit(f"Stopped by signal {signum}.")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     started = time.monotonic()
     context = report.machine_context(sys.argv)
     context["load_start"] = os.getloadavg()

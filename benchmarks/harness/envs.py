@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -61,8 +62,8 @@ def ensure_env(name: str, log) -> Path:
     if name == "django-rq":
         requirements.append(f"Django=={django_series()}.*")
     marker = path / ".requirements"
-    wanted = "\n".join(requirements)
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
+    expected = "\n".join(requirements)
+    if python.exists() and marker.exists() and marker.read_text() == expected:
         return python
     log(f"Creating {path} with {' '.join(requirements)} (pip, up to a few minutes)")
     venv.EnvBuilder(with_pip=True, clear=True).create(path)
@@ -71,7 +72,7 @@ def ensure_env(name: str, log) -> Path:
         check=True,
         timeout=INSTALL_TIMEOUT,
     )
-    marker.write_text(wanted)
+    marker.write_text(expected)
     return python
 
 
@@ -94,6 +95,7 @@ def build_products(log) -> dict[str, Product]:
     djrq_python = str(ensure_env("django-rq", log))
     celery_python = ensure_env("celery", log)
     celery_bin = str(celery_python.parent / "celery")
+
     manage = ["-m", "django", "rqworker", "default"]
     celery_worker = [celery_bin, "-A", "celery_app", "worker", "-l", "warning"]
     lite = Product(
@@ -101,7 +103,8 @@ def build_products(log) -> dict[str, Product]:
         "django-rq-lite",
         sys.executable,
         workers={
-            "fork": [sys.executable, *manage],
+            "default": [sys.executable, *manage],
+            "fork": [sys.executable, *manage, "--worker-class", "rq.Worker"],
             "nofork": [sys.executable, *manage, "--worker-class", "rq.SimpleWorker"],
         },
     )
@@ -110,7 +113,8 @@ def build_products(log) -> dict[str, Product]:
         "django-rq",
         djrq_python,
         workers={
-            "fork": [djrq_python, *manage],
+            "default": [djrq_python, *manage],
+            "fork": [djrq_python, *manage, "--worker-class", "rq.Worker"],
             "nofork": [djrq_python, *manage, "--worker-class", "rq.SimpleWorker"],
         },
     )
@@ -119,10 +123,15 @@ def build_products(log) -> dict[str, Product]:
         "Celery",
         str(celery_python),
         workers={
+            "default": [*celery_worker, "--pool", "prefork", "--concurrency", "1"],
             "fork": [*celery_worker, "--pool", "prefork", "--concurrency", "1"],
             "nofork": [*celery_worker, "--pool", "solo"],
         },
     )
+
+    if importlib.util.find_spec("django_rq_lite.fastworker") is not None:
+        fast_class = "django_rq_lite.fastworker.FastWorker"
+        lite.workers["fast"] = [sys.executable, *manage, "--worker-class", fast_class]
     lite.version = package_version(sys.executable, "django-rq-lite")
     djrq.version = package_version(djrq_python, "django-rq")
     celery.version = package_version(celery_python, "celery")

@@ -62,14 +62,14 @@ class Bench:
         for key in keys:
             yield self.products[key]
 
-    def repeat(self, name: str, step) -> None:
+    def repeat(self, name: str, step, keys=("lite", "djrq", "celery")) -> None:
         """Run ``step(product)`` ``repeat`` times for each product, in turns.
 
         Turns alternate between products so that a change in machine load
         affects all of them alike.
         """
         for round_number in range(self.config.repeat):
-            for product in self.each_product():
+            for product in self.each_product(keys):
                 self.server.flush()
                 try:
                     step(product)
@@ -99,27 +99,46 @@ def measure_enqueue(bench: Bench) -> None:
 
 
 def measure_throughput(bench: Bench) -> None:
-    count = bench.config.drain_count
     labels = {
         "fork": "worker throughput, forking (RQ `Worker`; Celery prefork, 1 process)",
         "nofork": "worker throughput, no fork (RQ `SimpleWorker`; Celery solo)",
     }
     for mode, label in labels.items():
         figure = bench.figure(f"drain_{mode}", label, "jobs/s", True)
+        bench.repeat(f"throughput {mode}", drain_step(bench, mode, figure))
+    if "fast" not in bench.products["lite"].workers:
+        return
+    fast = bench.figure(
+        "drain_fast",
+        "worker throughput, ours with `FastWorker` (reused horse) against the "
+        "peers' forking workers",
+        "jobs/s",
+        True,
+    )
+    bench.repeat("throughput FastWorker", drain_step(bench, "fast", fast), ["lite"])
+    forking = bench.figures["drain_fork"]
+    for product in ("djrq", "celery"):
+        fast.samples[product] = list(forking.samples.get(product, []))
+        fast.notes[product] = "the forking row's samples"
 
-        def step(product, mode=mode, figure=figure):
-            bench.probe(product, "bulk", count)
-            process = start_worker(product, bench.server.url, mode)
-            try:
-                timeout = 60 + count / 10
-                client = bench.server.client
-                first = wait_for_count(client, DONE_KEY, 1, process, timeout)
-                last = wait_for_count(client, DONE_KEY, count, process, timeout)
-            finally:
-                terminate(process)
-            figure.add(product.key, (count - 1) / (last - first))
 
-        bench.repeat(f"throughput {mode}", step)
+def drain_step(bench: Bench, mode: str, figure: Figure):
+    """Return a step that drains ``drain_count`` queued jobs with one worker."""
+    count = bench.config.drain_count
+
+    def step(product):
+        bench.probe(product, "bulk", count)
+        process = start_worker(product, bench.server.url, mode)
+        try:
+            timeout = 60 + count / 10
+            client = bench.server.client
+            first = wait_for_count(client, DONE_KEY, 1, process, timeout)
+            last = wait_for_count(client, DONE_KEY, count, process, timeout)
+        finally:
+            terminate(process)
+        figure.add(product.key, (count - 1) / (last - first))
+
+    return step
 
 
 def measure_start(bench: Bench) -> None:
@@ -135,7 +154,7 @@ def measure_start(bench: Bench) -> None:
         setup.add(product.key, time_probe(product, bench.server.url, "setup"))
         bench.probe(product, "delay", 0)
         started = time.perf_counter()
-        process = start_worker(product, bench.server.url, "fork")
+        process = start_worker(product, bench.server.url, "default")
         try:
             done = wait_for_count(bench.server.client, DONE_KEY, 1, process, 120)
             start.add(product.key, done - started)
@@ -154,7 +173,7 @@ def measure_stop_busy(bench: Bench) -> None:
 
     def step(product):
         bench.probe(product, "sleep", SLEEP_JOB_SECONDS)
-        process = start_worker(product, bench.server.url, "fork")
+        process = start_worker(product, bench.server.url, "default")
         try:
             wait_for_count(bench.server.client, STARTED_KEY, 1, process, 120)
         except BenchmarkError:

@@ -35,8 +35,8 @@ def verdict(value: float | None, needed: float, higher_is_better=True) -> str:
 
 def ratio_row(bench, target, key, peer, needed) -> list[str]:
     ratio = advantage(bench, key, peer)
-    shown = "–" if ratio is None else f"{ratio:.2f}x"
-    return [target, shown, f"≥ {needed:g}x", verdict(ratio, needed)]
+    text = "–" if ratio is None else f"{ratio:.2f}x"
+    return [target, text, f"≥ {needed:g}x", verdict(ratio, needed)]
 
 
 def table(bench) -> list[str]:
@@ -70,6 +70,7 @@ def dashboard_rows(bench) -> list[list[str]]:
         return []
     smallest, largest = sizes[0], sizes[-1]
     rows = []
+
     growth = {}
     for product in ("lite", "djrq"):
         low = median_of(bench, f"page_{smallest}", product)
@@ -88,6 +89,7 @@ def dashboard_rows(bench) -> list[list[str]]:
             verdict(ours, 2, higher_is_better=False),
         ]
     )
+
     seconds = median_of(bench, f"requeue_{largest}", "lite")
     rows.append(
         [
