@@ -64,6 +64,11 @@ def run_processes(options: dict, run_worker) -> None:
     count = options["processes"]
     if count < 1:
         raise CommandError(f"--processes is {count}, but it must be at least 1.")
+    # Check the class options here, so an error stops the command before
+    # it forks, instead of failing in every process.
+    from ..management import worker_options as class_arguments
+
+    worker_options(options, class_arguments.class_options(options))
     failures = WorkerProcesses(count, run_worker, restart=not options["burst"]).run()
     if failures:
         raise CommandError(

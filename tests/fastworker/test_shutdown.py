@@ -154,3 +154,11 @@ def test_processes_stop_on_sigterm(start_fast_worker, flush_redis):
     returncode = worker.wait(timeout=10)
 
     assert returncode == 0, worker.output()
+
+
+def test_processes_reject_bad_option_early():
+    result = run_worker("--burst", "--processes", "2", "--max-jobs-per-horse", "2")
+
+    assert result.returncode != 0
+    assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
+    assert "Started worker process" not in result.stderr
