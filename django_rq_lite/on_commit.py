@@ -156,11 +156,22 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     """
     on_commit = kwargs.pop(ON_COMMIT_KEY, None)
     using = kwargs.pop(USING_KEY, None)
+    if "depends_on" in kwargs:
+        kwargs["depends_on"] = resolve_pending(kwargs["depends_on"])
     if _deciding_done.get():
         return getattr(queue, method)(*args, **kwargs)
     if not wants_on_commit(queue.name, on_commit):
         return run_decided(queue, method, args, kwargs)
 
+    pipeline = kwargs.get("pipeline")
+    if method == "enqueue_many" and len(args) > 1:
+        pipeline = args[1]
+    if pipeline is not None:
+        raise ValueError(
+            f"Queue {queue.name!r} enqueues on commit, so it cannot add the "
+            "job to a Redis pipeline that runs before the commit. Pass "
+            "on_commit=False, or leave out pipeline=."
+        )
     if method == "enqueue_many":
         pending, args = _prepare_many(queue, args)
     else:
@@ -180,6 +191,15 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     return pending
 
 
+def resolve_pending(depends_on: Any) -> Any:
+    """Replace ``PendingJob`` handles in ``depends_on`` by their job ids."""
+    if isinstance(depends_on, PendingJob):
+        return depends_on.id
+    if isinstance(depends_on, list | tuple):
+        return [resolve_pending(item) for item in depends_on]
+    return depends_on
+
+
 def run_decided(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     """Call the queue method with the commit mode already decided."""
     token = _deciding_done.set(True)
@@ -191,10 +211,13 @@ def run_decided(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
 
 def _prepare_many(queue: Any, args: tuple) -> tuple[list[PendingJob], tuple]:
     """Give every ``enqueue_many`` entry a job id and a ``PendingJob``."""
-    job_datas = [
-        data if data.job_id else data._replace(job_id=str(uuid.uuid4()))
-        for data in args[0]
-    ]
+    job_datas = []
+    for data in args[0]:
+        if not data.job_id:
+            data = data._replace(job_id=str(uuid.uuid4()))
+        if data.depends_on:
+            data = data._replace(depends_on=resolve_pending(data.depends_on))
+        job_datas.append(data)
     pending = [PendingJob(data.job_id, queue) for data in job_datas]
     return pending, (job_datas, *args[1:])
 
@@ -206,6 +229,11 @@ class CommitModeMixin:
         if _deciding_done.get():
             return super().enqueue(f, *args, **_without_options(kwargs))
         return dispatch(self, "enqueue", (f, *args), kwargs)
+
+    def enqueue_call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        if _deciding_done.get():
+            return super().enqueue_call(func, *args, **_without_options(kwargs))
+        return dispatch(self, "enqueue_call", (func, *args), kwargs)
 
     def enqueue_at(self, datetime: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
         if _deciding_done.get():

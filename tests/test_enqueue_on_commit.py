@@ -18,6 +18,7 @@ from django_rq_lite import enqueue, get_queue
 from django_rq_lite.connections import get_connection
 from django_rq_lite.decorators import job
 from django_rq_lite.on_commit import PendingJob
+from tests.dashboard.helpers import run_burst_worker
 from tests.testapp.jobs import add
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -384,3 +385,47 @@ def test_postgresql_cases(tmp_path):
     result = run_cases(tmp_path, "postgresql", {"RQ_LITE_TEST_POSTGRESQL": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_call_waits_for_commit(commit_queue):
+    with transaction.atomic():
+        pending = commit_queue.enqueue_call(add, args=(1, 2))
+        assert commit_queue.count == 0
+    assert commit_queue.job_ids == [pending.id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipeline_rejected_on_commit(commit_queue, flush_redis):
+    with pytest.raises(ValueError, match="pipeline"):
+        with commit_queue.connection.pipeline() as pipe:
+            commit_queue.enqueue(add, 1, 2, pipeline=pipe)
+    assert flush_redis.keys("*") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipeline_allowed_immediate(commit_queue):
+    with commit_queue.connection.pipeline() as pipe:
+        job = commit_queue.enqueue(add, 1, 2, pipeline=pipe, on_commit=False)
+        pipe.execute()
+    assert commit_queue.job_ids == [job.id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_depends_on_pending_job(commit_queue):
+    with transaction.atomic():
+        parent = commit_queue.enqueue(add, 1, 2)
+        child = commit_queue.enqueue(add, 3, 4, depends_on=parent)
+    assert commit_queue.job_ids == [parent.id]
+    assert child.fetch().dependency_ids == [parent.id]
+    run_burst_worker("after")
+    assert child.fetch().return_value() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_many_depends_on_pending(commit_queue):
+    with transaction.atomic():
+        parent = commit_queue.enqueue(add, 1, 2)
+        data = [Queue.prepare_data(add, (3, 4), depends_on=[parent])]
+        (child,) = commit_queue.enqueue_many(data)
+    assert child.fetch().dependency_ids == [parent.id]
