@@ -132,6 +132,9 @@ class HorseMixin:
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             dependents = pipeline.execute()[0]
         if dependents:
+            # NOTE: RQ moves dependents to its ready registry inside the success
+            # transaction, so its cleanup enqueues them after a crash. Here a
+            # horse that dies between the two steps leaves them deferred.
             queue.enqueue_dependents(job)
         release_slot(job)
         self.log.info(
