@@ -36,9 +36,9 @@ COMMIT_MODES = (IMMEDIATE, ON_COMMIT)
 ON_COMMIT_KEY = "on_commit"
 USING_KEY = "on_commit_using"
 
-# True while this thread runs an enqueue that was already decided, so RQ's
+# True while this context runs an enqueue whose mode is decided, so RQ's
 # own nested calls (enqueue_in calls enqueue_at) do not defer it again.
-_deciding_done = contextvars.ContextVar("rq_lite_enqueue_decided", default=False)
+_mode_decided = contextvars.ContextVar("rq_lite_enqueue_decided", default=False)
 
 # Django 5.0 added on_commit(robust=True): an exception in the callback is
 # logged and the remaining callbacks still run.
@@ -158,7 +158,7 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     using = kwargs.pop(USING_KEY, None)
     if "depends_on" in kwargs:
         kwargs["depends_on"] = resolve_pending(kwargs["depends_on"])
-    if _deciding_done.get():
+    if _mode_decided.get():
         return getattr(queue, method)(*args, **kwargs)
     if not wants_on_commit(queue.name, on_commit):
         return run_decided(queue, method, args, kwargs)
@@ -202,11 +202,11 @@ def resolve_pending(depends_on: Any) -> Any:
 
 def run_decided(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     """Call the queue method with the commit mode already decided."""
-    token = _deciding_done.set(True)
+    token = _mode_decided.set(True)
     try:
         return getattr(queue, method)(*args, **kwargs)
     finally:
-        _deciding_done.reset(token)
+        _mode_decided.reset(token)
 
 
 def _prepare_many(queue: Any, args: tuple) -> tuple[list[PendingJob], tuple]:
@@ -226,40 +226,40 @@ class CommitModeMixin:
     """Queue methods that honour ``COMMIT_MODE`` and the per-call options."""
 
     def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Any:
-        if _deciding_done.get():
+        if _mode_decided.get():
             return super().enqueue(f, *args, **_without_options(kwargs))
         return dispatch(self, "enqueue", (f, *args), kwargs)
 
     def enqueue_call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        if _deciding_done.get():
+        if _mode_decided.get():
             return super().enqueue_call(func, *args, **_without_options(kwargs))
         return dispatch(self, "enqueue_call", (func, *args), kwargs)
 
     def enqueue_at(self, datetime: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
-        if _deciding_done.get():
+        if _mode_decided.get():
             return super().enqueue_at(datetime, f, *args, **_without_options(kwargs))
         return dispatch(self, "enqueue_at", (datetime, f, *args), kwargs)
 
     def enqueue_in(self, time_delta: Any, func: Any, *args: Any, **kwargs: Any) -> Any:
-        if _deciding_done.get():
+        if _mode_decided.get():
             return super().enqueue_in(
                 time_delta, func, *args, **_without_options(kwargs)
             )
         return dispatch(self, "enqueue_in", (time_delta, func, *args), kwargs)
 
     def enqueue_many(self, job_datas: Any, *args: Any, **kwargs: Any) -> Any:
-        if _deciding_done.get():
+        if _mode_decided.get():
             return super().enqueue_many(job_datas, *args, **_without_options(kwargs))
         return dispatch(self, "enqueue_many", (job_datas, *args), kwargs)
 
     def run_sync(self, job: Job) -> Job:
         # A job that an ASYNC=False queue runs inline may enqueue jobs of its
         # own, which take the commit mode of their own queues.
-        token = _deciding_done.set(False)
+        token = _mode_decided.set(False)
         try:
             return super().run_sync(job)
         finally:
-            _deciding_done.reset(token)
+            _mode_decided.reset(token)
 
 
 def _without_options(kwargs: dict) -> dict:

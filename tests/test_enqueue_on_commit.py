@@ -429,3 +429,8 @@ def test_enqueue_many_depends_on_pending(commit_queue):
         data = [Queue.prepare_data(add, (3, 4), depends_on=[parent])]
         (child,) = commit_queue.enqueue_many(data)
     assert child.fetch().dependency_ids == [parent.id]
+
+
+def test_explicit_kwargs_keep_option_names(commit_queue):
+    job = commit_queue.enqueue(add, kwargs={"x": 1, "on_commit": True}, on_commit=False)
+    assert job.kwargs == {"x": 1, "on_commit": True}
