@@ -6,10 +6,11 @@ job enqueued inside ``transaction.atomic()`` reaches Redis only when the
 outermost block commits, and never when it rolls back. Outside a
 transaction the job is enqueued at once in both modes.
 
-Two keyword arguments of every enqueue call choose per call, and RQ never
-sees them: ``on_commit`` (``True``, ``False`` or ``None`` for the queue's
-setting) and ``on_commit_using`` (the database alias whose transaction
-counts, else ``COMMIT_DATABASE``, else ``"default"``).
+Two keyword arguments of every enqueue call choose per call, and are
+removed before the call reaches RQ: ``on_commit`` (``True``, ``False`` or
+``None`` for the queue's setting) and ``on_commit_using`` (the database
+alias whose transaction counts, else ``COMMIT_DATABASE``, else
+``"default"``).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class PendingJob:
         return self.job is not None
 
     def fetch(self) -> Job | None:
-        """Load the job from Redis; ``None`` before the commit or after expiry."""
+        """Load the job from Redis (``None`` before the commit or after expiry)."""
         try:
             return self.queue.job_class.fetch(
                 self.id,
@@ -168,9 +169,9 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
         pipeline = args[1]
     if pipeline is not None:
         raise ValueError(
-            f"Queue {queue.name!r} enqueues on commit, so it cannot add the "
-            "job to a Redis pipeline that runs before the commit. Pass "
-            "on_commit=False, or leave out pipeline=."
+            f"This call to queue {queue.name!r} enqueues on commit, so it "
+            "cannot add the job to a Redis pipeline that runs before the "
+            "commit. Pass on_commit=False, or leave out pipeline=."
         )
     if method == "enqueue_many":
         pending, args = _prepare_many(queue, args)
