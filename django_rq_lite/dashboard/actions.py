@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.utils.module_loading import import_string
 from rq import Queue
 from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
 
@@ -33,6 +33,7 @@ from .queues import (
     JobIdList,
     get_registry,
 )
+from .requeue import requeue_failed_ids
 
 logger = logging.getLogger("django_rq_lite.dashboard")
 
@@ -124,12 +125,14 @@ def prune_missing(queue: Queue, name: str, job_ids: list[str]) -> int:
 
 def find_load_problem(fetched: FetchedJob, import_cache: dict[str, str]) -> str:
     """Return why a worker could not run the job, or ``""``."""
-    summary = summarize(fetched)
-    if summary.problem:
-        return summary.problem
-    name = summary.func_name
-    if not name or fetched.job.instance is not None:
-        return ""
+    if fetched.error:
+        return fetched.error
+    try:
+        name = fetched.job.func_name
+        if not name or fetched.job.instance is not None:
+            return ""
+    except DeserializationError as exc:
+        return f"The job data cannot be deserialized: {exc}"
     if name not in import_cache:
         try:
             import_string(name)
@@ -170,12 +173,12 @@ def take_from_registry(
     return taken
 
 
-def enqueue_taken(queue: Queue, jobs: list[Job], reset: bool = False) -> None:
+def enqueue_taken(queue: Queue, jobs: list[Job]) -> None:
     """Enqueue jobs that this call removed from a registry, in one pipeline.
 
-    NOTE: this uses ``Queue._enqueue_job`` (RQ 3.0.0), as RQ's own
-    ``FailedJobRegistry.requeue`` and scheduler do. If the process dies after
-    the ZREM and before this pipeline runs, the jobs are in no list.
+    NOTE: this uses ``Queue._enqueue_job`` (RQ 3.0.0), as RQ's own scheduler
+    does. If the process dies after the ZREM and before this pipeline runs,
+    the jobs are in no list.
     """
     queues: dict[str, Queue] = {}
     with queue.connection.pipeline() as pipeline:
@@ -188,10 +191,6 @@ def enqueue_taken(queue: Queue, jobs: list[Job], reset: bool = False) -> None:
                     job_class=queue.job_class,
                     serializer=queue.serializer,
                 )
-            if reset:
-                job.started_at = None
-                job.ended_at = None
-                job._exc_info = ""
             if job.has_rate_limit:
                 # Rate-limited jobs must take a slot, which needs its own calls.
                 queues[origin]._enqueue_rate_limited_job(job)
@@ -200,26 +199,21 @@ def enqueue_taken(queue: Queue, jobs: list[Job], reset: bool = False) -> None:
         pipeline.execute()
 
 
-def requeue_fetched(
-    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
-) -> ActionCounts:
-    """Move failed jobs back onto their queue."""
+def requeue_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
+    """Move failed jobs back onto their queue (see ``requeue``)."""
     counts = ActionCounts()
-    taken = take_from_registry(queue, FAILED, fetched_jobs, counts)
-    enqueue_taken(queue, taken, reset=True)
-    counts.done += len(taken)
+    requeue_failed_ids(queue, job_ids, counts)
     return counts
 
 
-def enqueue_now_fetched(
-    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
-) -> ActionCounts:
+def enqueue_now_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
     """Enqueue scheduled or deferred jobs now, ignoring their time or dependencies.
 
     A deferred job leaves the dependents sets of its dependencies, so RQ
     does not enqueue it a second time when they finish.
     """
     counts = ActionCounts()
+    fetched_jobs = fetch_jobs(queue, job_ids, with_results=False)
     taken = take_from_registry(queue, name, fetched_jobs, counts)
     if name == DEFERRED and taken:
         with queue.connection.pipeline(transaction=False) as pipeline:
@@ -233,13 +227,10 @@ def enqueue_now_fetched(
     return counts
 
 
-def delete_fetched(
-    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
-) -> ActionCounts:
+def delete_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
     """Remove jobs from job list ``name`` and delete their data and results."""
     if name == STARTED:
         raise InvalidJobOperation("Stop running jobs instead of deleting them.")
-    job_ids = [fetched.id for fetched in fetched_jobs]
     if not job_ids:
         return ActionCounts()
     script = queue.connection.register_script(DELETE_SCRIPT)
@@ -256,15 +247,14 @@ def delete_fetched(
     return ActionCounts(done=deleted, missing=pruned, gone=gone)
 
 
-def cancel_fetched(
-    queue: Queue, name: str, fetched_jobs: list[FetchedJob]
-) -> ActionCounts:
+def cancel_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
     """Cancel queued or deferred jobs with RQ's ``Job.cancel``, one at a time.
 
     NOTE: ``Job.cancel`` runs its own WATCH/MULTI transaction per job, so a
     batch takes a few round trips per job instead of one per batch.
     """
     counts = ActionCounts()
+    fetched_jobs = fetch_jobs(queue, job_ids, with_results=False)
     missing = [fetched.id for fetched in fetched_jobs if fetched.job is None]
     counts.missing += prune_missing(queue, name, missing)
     for fetched in fetched_jobs:
@@ -286,14 +276,14 @@ def cancel_fetched(
     return counts
 
 
-BulkAction = Callable[[Queue, str, list[FetchedJob]], ActionCounts]
+BulkAction = Callable[[Queue, str, list[str]], ActionCounts]
 
 # The actions each job list offers, by the name that forms and URLs use.
 ACTIONS: dict[str, BulkAction] = {
-    "requeue": requeue_fetched,
-    "delete": delete_fetched,
-    "cancel": cancel_fetched,
-    "enqueue": enqueue_now_fetched,
+    "requeue": requeue_ids,
+    "delete": delete_ids,
+    "cancel": cancel_ids,
+    "enqueue": enqueue_now_ids,
 }
 LIST_ACTIONS: dict[str, tuple[str, ...]] = {
     QUEUED: ("cancel", "delete"),
@@ -330,8 +320,7 @@ def run_action(
     counts.missing += prune_missing(queue, name, invalid)
     valid = [job_id for job_id in job_ids if is_valid_job_id(job_id)]
     for start in range(0, len(valid), BATCH_SIZE):
-        batch = fetch_jobs(queue, valid[start : start + BATCH_SIZE])
-        counts += function(queue, name, batch)
+        counts += function(queue, name, valid[start : start + BATCH_SIZE])
     return counts
 
 
@@ -361,9 +350,13 @@ def run_action_on_all(
         if not job_ids:
             break
         remaining -= len(job_ids)
-        batch = fetch_jobs(queue, job_ids)
+        batch = job_ids
         if job_filter:
-            batch = [job for job in batch if job_filter.matches(summarize(job))]
+            batch = [
+                fetched.id
+                for fetched in fetch_jobs(queue, job_ids)
+                if job_filter.matches(summarize(fetched))
+            ]
         batch_counts = function(queue, name, batch)
         counts += batch_counts
         offset += len(job_ids) - batch_counts.left_list

@@ -140,18 +140,27 @@ class FetchedJob:
     error: str = ""
 
 
-def fetch_jobs(queue: Queue, job_ids: list[str]) -> list[FetchedJob]:
-    """Fetch jobs and their latest results in one pipelined round trip."""
+def fetch_jobs(
+    queue: Queue, job_ids: list[str], with_results: bool = True
+) -> list[FetchedJob]:
+    """Fetch jobs, and their latest results, in one pipelined round trip.
+
+    Without ``with_results`` the results are not read, which is faster for
+    actions that do not look at them.
+    """
     connection = queue.connection
     with connection.pipeline(transaction=False) as pipeline:
         for job_id in job_ids:
             pipeline.hgetall(queue.job_class.key_for(job_id))
-            pipeline.xrevrange(Result.get_key(job_id), "+", "-", count=1)
+            if with_results:
+                pipeline.xrevrange(Result.get_key(job_id), "+", "-", count=1)
         replies = pipeline.execute()
 
+    step = 2 if with_results else 1
     fetched = []
     for index, job_id in enumerate(job_ids):
-        job_hash, latest = replies[2 * index], replies[2 * index + 1]
+        job_hash = replies[step * index]
+        latest = replies[step * index + 1] if with_results else []
         if not job_hash:
             fetched.append(FetchedJob(job_id))
             continue
