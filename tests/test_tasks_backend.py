@@ -16,11 +16,13 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from django_rq_lite.queues import get_queue
 from tests.dashboard.helpers import run_burst_worker
 
-tasks = pytest.importorskip(
-    "django_rq_lite.tasks",
-    reason="neither django.tasks (Django 6) nor the django-tasks backport is installed",
-    exc_type=ImportError,
-)
+try:
+    from django_rq_lite import tasks
+except ImportError:
+    pytest.skip(
+        "neither django.tasks (Django 6) nor the django-tasks backport is installed",
+        allow_module_level=True,
+    )
 from tests.testapp import task_functions  # noqa: E402
 
 REPO_DIR = Path(__file__).resolve().parent.parent
