@@ -12,6 +12,8 @@ from tests.testapp import jobs
 
 FAILED_JOBS = 300
 REQUESTS = 2
+# This test restarts no server, so it runs without an fsync per write.
+REDIS_APPENDONLY = False
 
 
 def post_requeue_all(user, url, barrier, responses):

@@ -10,7 +10,6 @@ from django.urls import reverse
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue
-from tests.redis_server import RedisServer
 from tests.testapp import jobs
 
 from .helpers import REPO_DIR, wait_for, worker_log
@@ -22,19 +21,8 @@ TOTAL_JOBS = 10_000
 # One job in FAIL_EVERY fails on its first run in the requeue test.
 FAIL_EVERY = 10
 RUN_TIMEOUT = 180
-
-
-@pytest.fixture
-def redis_server():
-    """A private server without append-only persistence.
-
-    These tests restart nothing, and with an fsync after every write a
-    worker ran about 6 times fewer jobs per second.
-    """
-    server = RedisServer(appendonly=False)
-    server.start()
-    yield server
-    server.cleanup()
+# These tests restart no server, so they run without an fsync per write.
+REDIS_APPENDONLY = False
 
 
 def start_producers(url, fail_every, total=TOTAL_JOBS):
