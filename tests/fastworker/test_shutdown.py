@@ -4,6 +4,7 @@ import signal
 import time
 
 import pytest
+from rq import Worker
 from rq.command import send_kill_horse_command, send_stop_job_command
 from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
@@ -162,3 +163,20 @@ def test_processes_reject_bad_option_early():
     assert result.returncode != 0
     assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
     assert "Started worker process" not in result.stderr
+
+
+def test_heartbeats_during_long_job(start_fast_worker, flush_redis):
+    job = get_queue().enqueue(jobs.sleep_then_return, 4)
+    worker = start_fast_worker("--name", "beat-fast", "--job-monitoring-interval", "1")
+    wait_until_started(job)
+    key = f"{Worker.redis_worker_namespace_prefix}beat-fast"
+    first = Worker.find_by_key(key, connection=flush_redis).last_heartbeat
+
+    time.sleep(2.5)
+    later = Worker.find_by_key(key, connection=flush_redis).last_heartbeat
+    job.refresh()
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=15)
+
+    assert later > first
+    assert job.last_heartbeat > job.started_at
