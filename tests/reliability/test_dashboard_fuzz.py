@@ -1,6 +1,6 @@
 """Every dashboard URL with hostile path parts, query strings and form fields.
 
-No answer may be a server error, and nothing that a request sent may come
+No response may be a server error, and nothing that a request sent may come
 back unescaped in an HTML page.
 """
 
@@ -20,7 +20,7 @@ from tests.testapp import jobs
 
 SEED = 20260105
 REQUESTS_PER_PATTERN = 60
-# 405 answers a GET to a URL that only takes POST.
+# 405 is the response to a GET on a URL that only takes POST.
 ALLOWED_STATUS = {200, 302, 400, 403, 404, 405}
 
 # Markup that must never come back as markup.

@@ -80,7 +80,7 @@ def test_view_enqueue_server_stopped(stopped_server, client, settings):
 def test_enqueue_server_frozen(
     settings, redis_server, reliability_stats, socket_timeout
 ):
-    """A server that accepts connections but never answers (SIGSTOP)."""
+    """A server that accepts connections but never responds (SIGSTOP)."""
     queues = queues_for(redis_server.url)
     if socket_timeout is not None:
         queues["default"]["SOCKET_TIMEOUT"] = socket_timeout
@@ -104,6 +104,6 @@ def test_enqueue_server_frozen(
     assert_names_queue_and_address(caught.value, "default", redis_server.port)
     assert "TimeoutError" in str(caught.value)
     # NOTE: redis-py releases whose default socket timeout is None wait here
-    # until the server answers, so this bound needs a timeout to exist.
+    # until the server responds, so this bound needs a timeout to exist.
     assert effective_timeout is not None
     assert elapsed < effective_timeout + 2
