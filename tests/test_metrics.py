@@ -1,6 +1,8 @@
 """The metrics and status endpoints: access rules and what they report."""
 
+import importlib.util
 import json
+import sys
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,7 +16,14 @@ from tests.testapp import jobs
 urlpatterns = [path("rq/", include("django_rq_lite.urls"))]
 
 TOKEN = "metrics-token-for-tests-0123456789"
-ENDPOINTS = ("/rq/status/", "/rq/metrics/")
+HAS_PROMETHEUS = importlib.util.find_spec("prometheus_client") is not None
+needs_prometheus = pytest.mark.skipif(
+    not HAS_PROMETHEUS, reason="prometheus-client is not installed"
+)
+ENDPOINTS = (
+    "/rq/status/",
+    pytest.param("/rq/metrics/", marks=needs_prometheus),
+)
 
 pytestmark = [pytest.mark.urls("tests.test_metrics"), pytest.mark.django_db]
 
@@ -155,6 +164,7 @@ def test_status_marks_unreachable_queue(client, token_settings, redis_url):
     assert body["queues"]["default"]["error"] == ""
 
 
+@needs_prometheus
 def test_metrics_exposes_job_counts(client, token_settings):
     get_queue("low").enqueue(jobs.add, 1, 2)
     get_queue("low").enqueue(jobs.add, 3, 4)
@@ -169,6 +179,7 @@ def test_metrics_exposes_job_counts(client, token_settings):
     assert 'rq_queue_up{queue="low"} 1.0' in text
 
 
+@needs_prometheus
 def test_metrics_marks_unreachable_queue(client, token_settings, redis_url):
     token_settings.RQ_QUEUES = {"down": {"URL": f"redis://127.0.0.1:{free_port()}/0"}}
 
@@ -177,6 +188,7 @@ def test_metrics_marks_unreachable_queue(client, token_settings, redis_url):
     assert 'rq_queue_up{queue="down"} 0.0' in response.content.decode()
 
 
+@needs_prometheus
 def test_metrics_counts_live_worker(client, token_settings, tmp_path, flush_redis):
     worker = WorkerProcess(
         "low", "--name", "metrics-worker", output_path=tmp_path / "w.log"
@@ -216,3 +228,13 @@ def test_check_long_token_passes(settings):
     settings.RQ = {"METRICS_TOKEN": TOKEN}
 
     assert check_settings() == []
+
+
+def test_metrics_without_prometheus_is_501(client, token_settings, monkeypatch):
+    # A None entry in sys.modules makes the import raise ImportError.
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+
+    response = client.get("/rq/metrics/", **bearer(TOKEN))
+
+    assert response.status_code == 501
+    assert b"django-rq-lite[prometheus]" in response.content

@@ -172,6 +172,7 @@ def init_sentry(dsn):
             "--sentry-dsn needs sentry-sdk. Install it with pip install "
             "'django-rq-lite[sentry]'."
         ) from None
+    # is_initialized() is in sentry-sdk since 2.0, the extra's lower bound.
     if sentry_sdk.is_initialized():
         logger.info("Sentry is already initialised, so --sentry-dsn is ignored")
         return False

@@ -393,17 +393,8 @@ def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
 
 
 def test_rqworker_pool_zero_workers_is_command_error():
-    result = subprocess.run(
-        [*pool_command(), "-n", "0"],
-        env=worker_env(),
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert "--num-workers 0 is less than 1" in result.stderr
+    with pytest.raises(CommandError, match="--num-workers 0 is less than 1"):
+        run_command("rqworker-pool", "-n", "0")
 
 
 def test_rqworker_pool_bad_class_is_command_error():
