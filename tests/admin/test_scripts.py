@@ -69,45 +69,45 @@ def test_select_all_then_delete(logged_in_page, live_url):
     from playwright.sync_api import expect
 
     make_failed_jobs(12)
-    page = logged_in_page
-    page.goto(f"{live_url}{DASHBOARD}default/failed/?per_page=10")
+    tab = logged_in_page
+    tab.goto(f"{live_url}{DASHBOARD}default/failed/?per_page=10")
 
-    page.locator("#action-toggle").check()
-    page.get_by_role("button", name="Select all 12 jobs").click()
-    page.locator("select[name=action]").select_option("delete")
-    page.get_by_role("button", name="Go").click()
-    expect(page.locator("#content-main")).to_contain_text("Delete all 12 failed")
-    page.get_by_role("button", name="Yes, delete 12 jobs").click()
+    tab.locator("#action-toggle").check()
+    tab.get_by_role("button", name="Select all 12 jobs").click()
+    tab.locator("select[name=action]").select_option("delete")
+    tab.get_by_role("button", name="Go").click()
+    expect(tab.locator("#content-main")).to_contain_text("Delete all 12 failed")
+    tab.get_by_role("button", name="Yes, delete 12 jobs").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Deleted 12 failed jobs")
+    expect(tab.locator(".messagelist")).to_contain_text("Deleted 12 failed jobs")
     assert get_queue("default").failed_job_registry.count == 0
 
 
 def test_auto_refresh_updates_counts(logged_in_page, live_url):
     from playwright.sync_api import expect
 
-    page = logged_in_page
-    page.goto(f"{live_url}{DASHBOARD}")
-    page.get_by_label("Auto-refresh counts").check()
+    tab = logged_in_page
+    tab.goto(f"{live_url}{DASHBOARD}")
+    tab.get_by_label("Auto-refresh counts").check()
     get_queue("default").enqueue("tests.testapp.jobs.add", 1, 2)
 
-    cell = page.locator('tr[data-rq-queue="default"] td[data-rq-list="queued"]')
+    cell = tab.locator('tr[data-rq-queue="default"] td[data-rq-list="queued"]')
     expect(cell).to_have_text("1", timeout=REFRESH_TIMEOUT_MS)
-    page.reload()
-    expect(page.get_by_label("Auto-refresh counts")).to_be_checked()
+    tab.reload()
+    expect(tab.get_by_label("Auto-refresh counts")).to_be_checked()
 
 
 def test_auto_refresh_stops_when_queue_gone(logged_in_page, live_url):
     from playwright.sync_api import expect
 
-    page = logged_in_page
-    page.goto(f"{live_url}{DASHBOARD}low/failed/")
-    toggle = page.get_by_label("Auto-refresh counts")
+    tab = logged_in_page
+    tab.goto(f"{live_url}{DASHBOARD}low/failed/")
+    toggle = tab.get_by_label("Auto-refresh counts")
     toggle.check()
 
     queues = {name: options for name, options in settings.RQ_QUEUES.items()}
     del queues["low"]
     with override_settings(RQ_QUEUES=queues):
-        status = page.locator(".rq-lite-refresh-status")
+        status = tab.locator(".rq-lite-refresh-status")
         expect(status).to_contain_text("no longer exists", timeout=REFRESH_TIMEOUT_MS)
     expect(toggle).to_be_disabled()
