@@ -3,7 +3,8 @@
 ``RQ["CRON"]`` is a list of entries, and the module that
 ``RQ["CRON_MODULE"]`` names may define a ``CRON`` list of more. Each entry
 is a dict with ``func`` (a dotted path) and either ``cron`` (a cron
-expression in the server's local time) or ``interval`` (seconds), plus
+expression, which RQ 3 matches in local time and RQ 2 in UTC) or
+``interval`` (seconds), plus
 optional ``queue``, ``args``, ``kwargs``, ``name``, ``job_timeout``,
 ``result_ttl``, ``ttl``, ``failure_ttl`` and ``meta``.
 """
