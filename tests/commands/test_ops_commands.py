@@ -103,6 +103,23 @@ def test_rqstats_zero_interval_is_command_error():
         run_command("rqstats", "--interval", "0")
 
 
+def test_rqstats_unreachable_queue_shows_dashes(settings, redis_url):
+    from tests.redis_server import free_port
+
+    settings.RQ_QUEUES = {
+        "default": {"URL": redis_url},
+        "down": {"URL": f"redis://127.0.0.1:{free_port()}/0"},
+    }
+    stdout = StringIO()
+    stderr = StringIO()
+
+    call_command("rqstats", stdout=stdout, stderr=stderr)
+
+    rows = stdout.getvalue().splitlines()
+    assert rows[2].split() == ["down"] + ["-"] * 8
+    assert stderr.getvalue().startswith("Queue 'down': ConnectionError")
+
+
 # rqenqueue
 
 
@@ -623,3 +640,12 @@ def test_rqworker_pool_sentry_dsn_reports_failure(sentry_server):
         "Sentry received no event",
     )
     assert paths[0] == "/api/3/envelope/"
+
+
+def test_rqhealth_unreachable_redis_is_command_error(settings):
+    from tests.redis_server import free_port
+
+    settings.RQ_QUEUES = {"down": {"URL": f"redis://127.0.0.1:{free_port()}/0"}}
+
+    with pytest.raises(CommandError, match="Failed to read the workers of 'down'"):
+        run_command("rqhealth")
