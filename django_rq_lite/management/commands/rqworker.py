@@ -91,6 +91,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         queue_names = options["queues"] or ["default"]
         check_queue_names(queue_names)
+        if options["with_cron"] and options["processes"] != 1:
+            raise CommandError(
+                "--with-cron works only with --processes 1, because each "
+                "process would enqueue the periodic jobs. Run rqcron as a "
+                "process of its own instead."
+            )
         if options["processes"] != 1:
             with worker_options.pid_file(options["pid"]):
                 fast_options.run_processes(
