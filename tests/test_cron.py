@@ -382,3 +382,10 @@ def test_check_cron_not_a_list_is_e004(settings):
     settings.RQ = {"CRON": {"func": ADD}}
 
     assert "django_rq_lite.E004" in check_ids(run_checks())
+
+
+def test_rqworker_with_cron_and_processes_is_error(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 60}]}
+
+    with pytest.raises(CommandError, match="--with-cron works only with --processes 1"):
+        call_command("rqworker", "--with-cron", "--processes", "2", stdout=StringIO())
