@@ -23,6 +23,7 @@ def post_requeue_all(user, url, barrier, responses):
     responses.append(client.post(url))
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requeue_all_runs_once(
     private_queues, redis_client, workers, admin_user, reliability_stats
