@@ -1,6 +1,6 @@
 """Dashboard views that change jobs or queues.
 
-Every view here answers POST only, except the confirmation pages, which a GET
+Every view here accepts only POST, except the confirmation pages, which a GET
 shows without changing anything. ``wrap_view`` has checked the "change"
 permission for the URLs that point here, and ``list_action`` checks it
 itself because its URL is also the job list page.
@@ -198,7 +198,7 @@ def requeue_all(
 
 
 def find_job_list(queue: Queue, job_id: str, status: str) -> str:
-    """Return the name of the job list that holds ``job_id``, or ``""``."""
+    """Return the name of the job list that contains ``job_id``, or ``""``."""
     if status and status in LIST_ACTIONS and contains_job(queue, status, job_id):
         return status
     for name in LIST_ACTIONS:

@@ -49,15 +49,15 @@ def report_counts(
             )
             % {"count": counts.missing},
         )
-    if counts.gone:
+    if counts.not_in_list:
         messages.warning(
             request,
             ngettext(
                 "%(count)d job left the %(list)s list before it could be changed.",
                 "%(count)d jobs left the %(list)s list before they could be changed.",
-                counts.gone,
+                counts.not_in_list,
             )
-            % {"count": counts.gone, "list": list_name},
+            % {"count": counts.not_in_list, "list": list_name},
         )
     if counts.unreadable:
         messages.error(

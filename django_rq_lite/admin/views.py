@@ -104,7 +104,7 @@ def worker_list(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
 def queue_counts(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
     """Return job and worker counts as JSON, for the auto-refresh script.
 
-    ``?queue=name`` limits the answer to one queue and gives 404 when that
+    ``?queue=name`` limits the response to one queue and gives 404 when that
     queue is not configured, which tells the script to stop.
     """
     name = request.GET.get("queue")

@@ -74,35 +74,32 @@ return {deleted, pruned}
 
 @dataclass
 class ActionCounts:
-    """What an action did to the jobs it was given.
+    """Counts of what an action did to the jobs it was given.
 
     ``done`` jobs were changed. ``missing`` entries had no job hash (it
-    expired or was deleted) and were removed from the job list. ``gone`` jobs
-    had already left the job list, for example because another request acted
-    on them first. ``unreadable`` jobs stay where they are because their data
-    or function cannot be loaded, and ``refused`` jobs because the action does
-    not apply to their state.
+    expired or was deleted) and were removed from the job list.
+    ``not_in_list`` jobs had already left the job list, for example because
+    another request acted on them first. ``unreadable`` jobs stay where they
+    are because their data or function cannot be loaded.
     """
 
     done: int = 0
     missing: int = 0
-    gone: int = 0
+    not_in_list: int = 0
     unreadable: int = 0
-    refused: int = 0
 
     def __add__(self, other: ActionCounts) -> ActionCounts:
         return ActionCounts(
             self.done + other.done,
             self.missing + other.missing,
-            self.gone + other.gone,
+            self.not_in_list + other.not_in_list,
             self.unreadable + other.unreadable,
-            self.refused + other.refused,
         )
 
     @property
     def left_list(self) -> int:
         """The number of given jobs that are no longer in the job list."""
-        return self.done + self.missing + self.gone
+        return self.done + self.missing + self.not_in_list
 
 
 def get_list_key(queue: Queue, name: str) -> str:
@@ -168,12 +165,14 @@ def take_from_registry(
         for job in candidates:
             pipeline.zrem(key, job.id)
         removed = pipeline.execute()
-    taken = [job for job, result in zip(candidates, removed, strict=True) if result]
-    counts.gone += len(candidates) - len(taken)
-    return taken
+    removed_jobs = [
+        job for job, result in zip(candidates, removed, strict=True) if result
+    ]
+    counts.not_in_list += len(candidates) - len(removed_jobs)
+    return removed_jobs
 
 
-def enqueue_taken(queue: Queue, jobs: list[Job]) -> None:
+def enqueue_removed(queue: Queue, jobs: list[Job]) -> None:
     """Enqueue jobs that this call removed from a registry, in one pipeline.
 
     NOTE: this uses ``Queue._enqueue_job`` (RQ 3.0.0), as RQ's own scheduler
@@ -214,16 +213,16 @@ def enqueue_now_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts
     """
     counts = ActionCounts()
     fetched_jobs = fetch_jobs(queue, job_ids, with_results=False)
-    taken = take_from_registry(queue, name, fetched_jobs, counts)
-    if name == DEFERRED and taken:
+    removed_jobs = take_from_registry(queue, name, fetched_jobs, counts)
+    if name == DEFERRED and removed_jobs:
         with queue.connection.pipeline(transaction=False) as pipeline:
-            for job in taken:
+            for job in removed_jobs:
                 for dependency_id in job._dependency_ids:
                     key = queue.job_class.dependents_key_for(dependency_id)
                     pipeline.srem(key, job.id)
             pipeline.execute()
-    enqueue_taken(queue, taken)
-    counts.done += len(taken)
+    enqueue_removed(queue, removed_jobs)
+    counts.done += len(removed_jobs)
     return counts
 
 
@@ -243,8 +242,8 @@ def delete_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
             *job_ids,
         ],
     )
-    gone = len(job_ids) - deleted - pruned
-    return ActionCounts(done=deleted, missing=pruned, gone=gone)
+    not_in_list = len(job_ids) - deleted - pruned
+    return ActionCounts(done=deleted, missing=pruned, not_in_list=not_in_list)
 
 
 def cancel_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
@@ -265,12 +264,12 @@ def cancel_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
             continue
         status = fetched.job.get_status(refresh=True)
         if status not in (JobStatus.QUEUED, JobStatus.DEFERRED):
-            counts.gone += 1
+            counts.not_in_list += 1
             continue
         try:
             fetched.job.cancel()
         except InvalidJobOperation:
-            counts.gone += 1
+            counts.not_in_list += 1
             continue
         counts.done += 1
     return counts
@@ -342,7 +341,7 @@ def run_action_on_all(
     job_list = JobIdList(queue, name, descending=False)
     remaining = job_list.count()
     counts = ActionCounts()
-    # Entries that stay in the list (filtered out, unreadable or refused)
+    # Entries that stay in the list (filtered out or unreadable)
     # keep their positions, so the next batch starts after them.
     offset = 0
     while remaining > 0:
@@ -361,16 +360,15 @@ def run_action_on_all(
         counts += batch_counts
         offset += len(job_ids) - batch_counts.left_list
     logger.info(
-        "Ran bulk action action=%s queue=%s list=%s done=%d missing=%d gone=%d "
-        "unreadable=%d refused=%d",
+        "Ran bulk action action=%s queue=%s list=%s done=%d missing=%d not_in_list=%d "
+        "unreadable=%d",
         action,
         queue.name,
         name,
         counts.done,
         counts.missing,
-        counts.gone,
+        counts.not_in_list,
         counts.unreadable,
-        counts.refused,
     )
     return counts
 

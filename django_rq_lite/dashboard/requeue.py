@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 
 # Moves the failed jobs ARGV[5..] from the registry KEYS[1] onto their origin
 # queues. A job is moved only when this call's ZREM removed it, so concurrent
-# requeues of the same job enqueue it once. Returns {requeued, gone}.
+# requeues of the same job enqueue it once. Returns {requeued, not_in_list}.
 REQUEUE_SCRIPT = """
 local job_prefix = ARGV[1]
 local queue_prefix = ARGV[2]
 local enqueued_at = ARGV[3]
 local empty_exc_info = ARGV[4]
-local requeued, gone = 0, 0
+local requeued, not_in_list = 0, 0
 for i = 5, #ARGV, 2 do
     local job_id = ARGV[i]
     local default_timeout = ARGV[i + 1]
@@ -54,13 +54,13 @@ for i = 5, #ARGV, 2 do
             redis.call("rpush", queue_prefix .. origin, job_id)
             requeued = requeued + 1
         else
-            gone = gone + 1
+            not_in_list = not_in_list + 1
         end
     else
-        gone = gone + 1
+        not_in_list = not_in_list + 1
     end
 end
-return {requeued, gone}
+return {requeued, not_in_list}
 """
 
 # The job hash fields that the requeue needs to read.
@@ -149,9 +149,9 @@ def run_requeue_script(
             default_timeouts[origin] = get_default_timeout(queue, origin)
         args += [job_id, default_timeouts[origin]]
     script = queue.connection.register_script(REQUEUE_SCRIPT)
-    requeued, gone = script(keys=[registry.key], args=args)
+    requeued, not_in_list = script(keys=[registry.key], args=args)
     counts.done += requeued
-    counts.gone += gone
+    counts.not_in_list += not_in_list
 
 
 def get_default_timeout(queue: Queue, origin: str) -> int:
@@ -173,6 +173,6 @@ def requeue_with_rq(queue: Queue, job_ids: list[str], counts: ActionCounts) -> N
         try:
             registry.requeue(job_id)
         except (InvalidJobOperation, NoSuchJobError):
-            counts.gone += 1
+            counts.not_in_list += 1
             continue
         counts.done += 1

@@ -67,7 +67,7 @@ def test_requeue_twice_counts_gone():
 
     counts = run_action(queue, "failed", "requeue", [job.id])
 
-    assert counts == ActionCounts(gone=1)
+    assert counts == ActionCounts(not_in_list=1)
     assert queue.job_ids == [job.id]
 
 
