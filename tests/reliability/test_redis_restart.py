@@ -1,6 +1,8 @@
 """A Redis restart, with append-only persistence on, loses no queued job, and
 a running worker reconnects and goes on."""
 
+import signal
+
 import pytest
 from rq.job import JobStatus
 
@@ -18,6 +20,14 @@ def is_listening(redis_client):
 
     registered = Worker.all(connection=redis_client)
     return any(worker.get_state() == "idle" for worker in registered)
+
+
+def crash_and_restart(redis_server):
+    """Kill the server with SIGKILL, so it cannot save anything, then start it."""
+    redis_server.process.send_signal(signal.SIGKILL)
+    redis_server.process.wait(timeout=10)
+    redis_server.process = None
+    redis_server.start()
 
 
 def wait_until_finished(queued, timeout, worker):
@@ -51,6 +61,7 @@ def test_restart_idle_worker_reconnects(
 
 
 @pytest.mark.parametrize("simple", [False, True], ids=["forking", "simple"])
+@pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
 def test_restart_during_job_loses_nothing(
     private_queues,
     redis_server,
@@ -59,6 +70,7 @@ def test_restart_during_job_loses_nothing(
     tmp_path,
     reliability_stats,
     simple,
+    crash,
 ):
     queue = get_queue("default")
     flag = tmp_path / "release"
@@ -71,7 +83,10 @@ def test_restart_during_job_loses_nothing(
         message="the job did not start",
     )
 
-    redis_server.restart()
+    if crash:
+        crash_and_restart(redis_server)
+    else:
+        redis_server.restart()
     reliability_stats.record(faults_injected=1)
     assert queue.count == QUEUED_JOBS
     flag.write_text("go")
