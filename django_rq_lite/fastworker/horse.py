@@ -8,10 +8,16 @@ from typing import Any
 
 from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.rate_limit import release_slot
 from rq.timeouts import BaseTimeoutException
 from rq.utils import now
 from rq.worker import WorkerStatus
+
+try:
+    from rq.rate_limit import release_slot
+except ImportError:
+    # RQ 2 has no rate limits, so a finished job has no slot to release.
+    def release_slot(job: Job) -> None:
+        return None
 
 
 class HorseMixin:
