@@ -149,18 +149,23 @@ def fetch_jobs(
     actions that do not look at them.
     """
     connection = queue.connection
+    # An id that RQ 3 would not accept (one with "/" or ":", say) is treated
+    # as missing, so no page links to it and bulk actions prune it.
+    valid_ids = [job_id for job_id in job_ids if is_valid_job_id(job_id)]
     with connection.pipeline(transaction=False) as pipeline:
-        for job_id in job_ids:
+        for job_id in valid_ids:
             pipeline.hgetall(queue.job_class.key_for(job_id))
             if with_results:
                 pipeline.xrevrange(Result.get_key(job_id), "+", "-", count=1)
-        replies = pipeline.execute()
+        replies = iter(pipeline.execute())
 
-    step = 2 if with_results else 1
     fetched = []
-    for index, job_id in enumerate(job_ids):
-        job_hash = replies[step * index]
-        latest = replies[step * index + 1] if with_results else []
+    for job_id in job_ids:
+        if not is_valid_job_id(job_id):
+            fetched.append(FetchedJob(job_id))
+            continue
+        job_hash = next(replies)
+        latest = next(replies) if with_results else []
         if not job_hash:
             fetched.append(FetchedJob(job_id))
             continue

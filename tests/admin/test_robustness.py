@@ -126,3 +126,22 @@ def test_filter_escaped_in_links(admin_client):
     content = response.content.decode()
     assert payload not in content
     assert response.context["jobs"] == []
+
+
+def test_invalid_id_in_registry_listed(admin_client, flush_redis):
+    [job] = make_failed_jobs(1)
+    registry = FailedJobRegistry(queue=get_queue("default"))
+    for odd_id in ("team/emails", "a:b", "spaced id"):
+        flush_redis.zadd(registry.key, {odd_id: 1e12})
+        flush_redis.hset(f"rq:job:{odd_id}", "origin", "default")
+
+    listing = admin_client.get(FAILED_LIST)
+    data = {"action": "delete", "select_across": "1", "post": "yes"}
+    data["_selected_action"] = [job.id]
+    deleted = admin_client.post(FAILED_LIST, data, follow=True)
+
+    assert listing.status_code == 200
+    assert listing.content.decode().count("Missing: the job data") == 3
+    assert messages_of(deleted) == ["Deleted 4 failed jobs of queue default."]
+    assert failed_ids() == set()
+    assert not flush_redis.exists("rq:job:team/emails")
