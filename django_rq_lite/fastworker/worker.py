@@ -10,6 +10,8 @@ from multiprocessing import Pipe
 from multiprocessing.connection import wait
 from typing import Any
 
+import rq
+from django.core.exceptions import ImproperlyConfigured
 from rq import Worker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -25,6 +27,11 @@ WRITE_COALESCE_SECONDS = 1.0
 
 # Seconds a horse has to exit after the worker closes its pipe.
 HORSE_EXIT_TIMEOUT = 5.0
+
+
+def supports_installed_rq() -> bool:
+    """Tell whether the installed RQ has the internals FastWorker builds on."""
+    return int(rq.__version__.split(".")[0]) >= 3
 
 
 class FastWorker(HorseMixin, Worker):
@@ -46,6 +53,12 @@ class FastWorker(HorseMixin, Worker):
     def __init__(
         self, *args: Any, max_jobs_per_horse: int | None = None, **kwargs: Any
     ) -> None:
+        if not supports_installed_rq():
+            raise ImproperlyConfigured(
+                f"FastWorker needs RQ 3.0 or newer, but RQ {rq.__version__} is "
+                "installed. Upgrade RQ (pip install 'rq>=3,<4') or use "
+                "another worker class."
+            )
         if max_jobs_per_horse is not None and max_jobs_per_horse < 1:
             raise ValueError(
                 f"max_jobs_per_horse is {max_jobs_per_horse}, but it must be at "

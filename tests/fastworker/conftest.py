@@ -1,10 +1,20 @@
 """Fixtures for the fast worker tests."""
 
 import pytest
+import rq
 
+from django_rq_lite.fastworker.worker import supports_installed_rq
 from tests.commands.worker_process import WorkerProcess, run_worker
 
 FAST_WORKER = ("--worker-class", "django_rq_lite.fastworker.FastWorker")
+
+
+@pytest.fixture(autouse=True)
+def require_rq_3():
+    if not supports_installed_rq():
+        pytest.skip(
+            f"FastWorker needs RQ 3 or newer; RQ {rq.__version__} is installed."
+        )
 
 
 @pytest.fixture
