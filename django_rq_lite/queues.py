@@ -12,8 +12,8 @@ from rq.job import Job
 
 from . import conf
 from .connections import get_connection
-from .on_commit import CommitModeMixin
 from .exceptions import enqueue_errors
+from .on_commit import CommitModeMixin
 
 
 class SettingsDefaultsMixin(CommitModeMixin):
