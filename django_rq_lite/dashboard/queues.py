@@ -23,6 +23,7 @@ from rq.worker import Worker
 from .. import conf
 from ..connections import describe_connection
 from ..queues import get_queue
+from .jobs import JOB_ID_PATTERN
 
 logger = logging.getLogger("django_rq_lite.dashboard")
 
@@ -208,7 +209,10 @@ class SearchResult:
     """A job list of at most one id: the searched id, when the list holds it."""
 
     def __init__(self, job_list: JobIdList, job_id: str) -> None:
-        self.ids = [job_id] if job_id in job_list else []
+        # Only ids that RQ 3 accepts can be in a list, and they hold no glob
+        # characters, which the started list's ZSCAN pattern relies on.
+        found = JOB_ID_PATTERN.fullmatch(job_id) and job_id in job_list
+        self.ids = [job_id] if found else []
 
     def count(self) -> int:
         return len(self.ids)

@@ -1,5 +1,5 @@
 import pytest
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite.queues import get_queue
 from tests.admin.conftest import DASHBOARD
@@ -100,6 +100,17 @@ def test_search_odd_and_unknown_ids(admin_client):
         response = admin_client.get(FAILED_LIST, {"q": term})
         assert response.status_code == 200, term
         assert response.context["jobs"] == [], term
+
+
+def test_search_started_glob_pattern(admin_client, flush_redis):
+    registry = StartedJobRegistry(queue=get_queue("default"))
+    flush_redis.zadd(registry.key, {"running-job:execution-1": 1e12})
+
+    response = admin_client.get(f"{DASHBOARD}default/started/", {"q": "*"})
+    found = admin_client.get(f"{DASHBOARD}default/started/", {"q": "running-job"})
+
+    assert response.context["jobs"] == []
+    assert [job.id for job in found.context["jobs"]] == ["running-job"]
 
 
 def test_results_meta_and_args_escaped(admin_client):
