@@ -40,10 +40,11 @@ logger = logging.getLogger("django_rq_lite.dashboard")
 # Jobs read and changed per batch by the bulk actions.
 BATCH_SIZE = 500
 
-# Deletes the jobs ARGV[2..] from the job list KEYS[1], which is a sorted set
-# when ARGV[1] is "zset" and a list otherwise. Only the jobs that were in the
-# job list lose their data, so a job that another request moved meanwhile is
-# left alone. Returns {deleted, pruned}: pruned entries had no job hash.
+# Deletes the jobs ARGV[4..] from the job list KEYS[1], which is a sorted set
+# when ARGV[1] is "zset" and a list otherwise. ARGV[2] and ARGV[3] are the job
+# and result key prefixes. Only the jobs that this call removed from the list
+# lose their data, so a job that another request moved meanwhile is left
+# alone. Returns {deleted, pruned}: pruned entries had no job hash.
 DELETE_SCRIPT = """
 local is_zset = ARGV[1] == "zset"
 local job_prefix = ARGV[2]

@@ -191,14 +191,14 @@ class JobIdList:
 
 
 def contains_job(queue: Queue, name: str, job_id: str) -> bool:
-    """Return whether the job list ``name`` of ``queue`` holds ``job_id``."""
+    """Return whether the job list ``name`` of ``queue`` contains ``job_id``."""
     connection = queue.connection
     if name == QUEUED:
         return connection.lpos(queue.key, job_id) is not None
     registry = get_registry(queue, name)
     if name == STARTED:
         # RQ 3 stores "job_id:execution_id" members in the started registry.
-        # Valid job ids hold no glob characters, so the pattern is literal.
+        # Valid job ids contain no glob characters, so the pattern is literal.
         members = connection.zscan_iter(registry.key, match=f"{job_id}:*")
         if any(True for _member in members):
             return True
@@ -206,10 +206,10 @@ def contains_job(queue: Queue, name: str, job_id: str) -> bool:
 
 
 class SearchResult:
-    """A job list of at most one id: the searched id, when the list holds it."""
+    """A job list of at most one id: the searched id, when the list contains it."""
 
     def __init__(self, job_list: JobIdList, job_id: str) -> None:
-        # Only ids that RQ 3 accepts can be in a list, and they hold no glob
+        # Only ids that RQ 3 accepts can be in a list, and they contain no glob
         # characters, which the started list's ZSCAN pattern relies on.
         found = JOB_ID_PATTERN.fullmatch(job_id) and job_id in job_list
         self.ids = [job_id] if found else []
