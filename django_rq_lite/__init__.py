@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "EnqueueError",
     "PendingJob",
     "QueueNotFound",
     "enqueue",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _EXPORTS = {
+    "EnqueueError": "django_rq_lite.exceptions",
     "PendingJob": "django_rq_lite.on_commit",
     "QueueNotFound": "django_rq_lite.conf",
     "enqueue": "django_rq_lite.queues",
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from .conf import QueueNotFound
     from .connections import get_connection
     from .decorators import job
+    from .exceptions import EnqueueError
     from .on_commit import PendingJob
     from .queues import enqueue, get_queue
     from .workers import get_worker

@@ -376,7 +376,15 @@ def enqueue_special(run_burst, option, level, value, func, *args):
 
 def test_public_api_exports():
     import django_rq_lite
-    from django_rq_lite import conf, connections, decorators, queues, workers
+    from django_rq_lite import (
+        conf,
+        connections,
+        decorators,
+        exceptions,
+        on_commit,
+        queues,
+        workers,
+    )
 
     assert django_rq_lite.get_queue is queues.get_queue
     assert django_rq_lite.enqueue is queues.enqueue
@@ -384,6 +392,9 @@ def test_public_api_exports():
     assert django_rq_lite.get_worker is workers.get_worker
     assert django_rq_lite.job is decorators.job
     assert django_rq_lite.QueueNotFound is conf.QueueNotFound
+    assert django_rq_lite.EnqueueError is exceptions.EnqueueError
+    assert django_rq_lite.PendingJob is on_commit.PendingJob
+    assert sorted(django_rq_lite.__all__) == sorted(django_rq_lite._EXPORTS)
 
 
 def test_get_worker_listens_in_order():
