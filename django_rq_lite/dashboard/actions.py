@@ -354,7 +354,9 @@ def run_action_on_all(
         if job_filter:
             batch = [
                 fetched.id
-                for fetched in fetch_jobs(queue, job_ids)
+                for fetched in fetch_jobs(
+                    queue, job_ids, with_results=job_filter.needs_results
+                )
                 if job_filter.matches(summarize(fetched))
             ]
         batch_counts = function(queue, name, batch)
@@ -379,7 +381,9 @@ def count_matching(queue: Queue, name: str, job_filter: JobFilter) -> int:
     job_list = JobIdList(queue, name, descending=False)
     return sum(
         1
-        for batch in iter_fetched_batches(job_list)
+        for batch in iter_fetched_batches(
+            job_list, with_results=job_filter.needs_results
+        )
         for fetched in batch
         if job_filter.matches(summarize(fetched))
     )

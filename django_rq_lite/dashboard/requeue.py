@@ -3,7 +3,7 @@
 RQ's ``FailedJobRegistry.requeue`` restores and saves the whole job hash, with
 several round trips per job, which took 98 s for 100,000 jobs on a 2-core VM.
 This module reads only the fields it needs and moves a batch back onto the
-queues in one script, which took 7 to 9 s on the same VM (docs/dashboard.md
+queues in one script, which took 3 to 9 s on the same VM (docs/dashboard.md
 gives the setup), so "requeue all" fits in a request.
 
 The script writes the same fields that ``FailedJobRegistry.requeue`` changes
