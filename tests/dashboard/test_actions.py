@@ -270,3 +270,26 @@ def test_empty_queue_counts():
 def test_unknown_action_rejected():
     with pytest.raises(InvalidJobOperation):
         run_action(get_queue("default"), "finished", "requeue", ["x"])
+
+
+def test_cancel_deferred_job():
+    queue = get_queue("default")
+    parent = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+    child = queue.enqueue("tests.testapp.jobs.add", 3, 4, depends_on=parent)
+
+    counts = run_action(queue, "deferred", "cancel", [child.id])
+
+    assert counts == ActionCounts(done=1)
+    assert child.id not in DeferredJobRegistry(queue=queue)
+    assert child.id in CanceledJobRegistry(queue=queue)
+
+
+def test_cancel_all_queued_in_batches():
+    queue = get_queue("default")
+    jobs = [queue.enqueue("tests.testapp.jobs.add", n, 1) for n in range(5)]
+
+    counts = run_action_on_all(queue, "queued", "cancel", batch_size=2)
+
+    assert counts == ActionCounts(done=5)
+    assert queue.count == 0
+    assert CanceledJobRegistry(queue=queue).count == len(jobs)
