@@ -18,6 +18,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
@@ -70,6 +71,16 @@ def socket_path(directory: Path) -> Path:
 
 def ensure_server(directory: Path) -> Path:
     """Start the server in ``directory`` unless it runs; return its socket."""
+    start_server(directory)
+    return socket_path(directory)
+
+
+def start_server(directory: Path) -> bool:
+    """Start the server in ``directory`` unless it runs.
+
+    Return True if this call started it, False if a running server answered,
+    so a caller can stop only a server that it started.
+    """
     directory = Path(directory).absolute()
     path = socket_path(directory)
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
@@ -79,15 +90,16 @@ def ensure_server(directory: Path) -> Path:
             "RQ['EMBEDDED_DIR'] to a shorter directory, such as one under /tmp."
         )
     if _responds(path):
-        return path
+        return False
 
     _prepare_directory(directory)
     with _start_lock(directory):
         # Another process may have started it while this one waited.
-        if not _responds(path):
-            _remove_stale_files(directory)
-            _start(directory)
-    return path
+        if _responds(path):
+            return False
+        _remove_stale_files(directory)
+        _start(directory)
+    return True
 
 
 def stop_server(directory: Path, timeout: float = 10.0) -> bool:
@@ -110,6 +122,28 @@ def stop_server(directory: Path, timeout: float = 10.0) -> bool:
         time.sleep(0.05)
     logger.info("Stopped the embedded Redis server dir=%s", directory)
     return True
+
+
+class ServerStatus(NamedTuple):
+    """State of the embedded server in one directory."""
+
+    socket: Path
+    pid: int | None
+    running: bool
+    answers: bool
+
+
+def get_status(directory: Path) -> ServerStatus:
+    """Read the pid file and probe the socket of the server in ``directory``.
+
+    ``running`` is True only when the pid in the pid file belongs to a live
+    Redis or Valkey server process.
+    """
+    directory = Path(directory).absolute()
+    path = socket_path(directory)
+    pid = _read_pid(directory)
+    running = bool(pid) and _pid_alive(pid) and _is_server_process(pid)
+    return ServerStatus(path, pid, running, _responds(path))
 
 
 def _prepare_directory(directory: Path) -> None:
@@ -177,10 +211,32 @@ def _pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def _is_server_process(pid: int) -> bool:
+    """Tell whether process ``pid`` runs a Redis or Valkey server binary.
+
+    After a crash, the pid in the pid file may belong to an unrelated
+    process, so only a process whose command line names a ``redis`` or
+    ``valkey`` binary counts as the server. Without procfs (macOS) the
+    command line is unknown and any live process counts.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        # Either the process has just exited, or there is no procfs.
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    # The server rewrites its title into the first argument, as in
+    # "/usr/bin/redis-server unixsocket:/path/redis.sock".
+    first_word = cmdline.split(b"\0", 1)[0].split(b" ", 1)[0]
+    name = os.path.basename(first_word).lower()
+    return b"redis" in name or b"valkey" in name
+
+
 def _remove_stale_files(directory: Path) -> None:
     """Remove the socket and pid file of a server that no longer answers."""
     pid = _read_pid(directory)
-    if pid and _pid_alive(pid):
+    if pid and _pid_alive(pid) and _is_server_process(pid):
         raise EmbeddedServerError(
             f"The embedded server (pid {pid}) in {directory} runs but does not "
             f"answer on its socket. Stop that process, or read {LOG_NAME} in "

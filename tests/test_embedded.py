@@ -258,3 +258,57 @@ def test_default_queue_without_rq_queues(settings, embedded_dir, run_burst):
     run_burst("default")
     assert embedded.socket_path(embedded_dir).is_socket()
     assert enqueued.return_value() == 5
+
+
+def test_stale_pid_of_unrelated_process(embedded_dir):
+    embedded.ensure_server(embedded_dir)
+    old_pid = embedded._read_pid(embedded_dir)
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for_exit(old_pid)
+    # After a crash the old pid may belong to another program.
+    unrelated = subprocess.Popen(["sleep", "300"])
+    try:
+        (embedded_dir / embedded.PID_NAME).write_text(f"{unrelated.pid}\n")
+        embedded.ensure_server(embedded_dir)
+        new_pid = embedded._read_pid(embedded_dir)
+        assert new_pid != unrelated.pid
+        assert server_processes(embedded_dir) == [new_pid]
+        assert unrelated.poll() is None
+    finally:
+        unrelated.kill()
+        unrelated.wait(timeout=10)
+
+
+def test_live_server_pid_blocks_start(embedded_dir):
+    embedded.ensure_server(embedded_dir)
+    pid = embedded._read_pid(embedded_dir)
+    # A server that runs but does not answer (stopped with SIGSTOP).
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(embedded.EmbeddedServerError) as raised:
+            embedded._remove_stale_files(embedded_dir)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert f"(pid {pid})" in str(raised.value)
+    assert embedded.socket_path(embedded_dir).exists()
+
+
+def test_start_server_reports_start(embedded_dir):
+    assert embedded.start_server(embedded_dir) is True
+    assert embedded.start_server(embedded_dir) is False
+
+
+def test_get_status_of_running_server(embedded_dir):
+    embedded.ensure_server(embedded_dir)
+    status = embedded.get_status(embedded_dir)
+    assert status.pid == embedded._read_pid(embedded_dir)
+    assert status.running is True
+    assert status.answers is True
+    assert status.socket == embedded.socket_path(embedded_dir.absolute())
+
+
+def test_get_status_without_server(embedded_dir):
+    status = embedded.get_status(embedded_dir)
+    assert status.pid is None
+    assert status.running is False
+    assert status.answers is False
