@@ -17,8 +17,9 @@ def check_queue_names(names: list[str]) -> None:
     unknown = [name for name in names if name not in configured]
     if unknown:
         raise CommandError(
-            f"Unknown queue(s): {', '.join(unknown)}. Configured queues in "
-            f"RQ_QUEUES: {', '.join(configured)}."
+            f"Unknown queue(s): {', '.join(repr(name) for name in unknown)}. "
+            "Configured queues in RQ_QUEUES: "
+            f"{', '.join(repr(name) for name in configured) or 'none'}."
         )
 
 

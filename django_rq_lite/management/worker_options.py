@@ -51,11 +51,16 @@ def add_class_arguments(parser):
     )
 
 
+LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def add_process_arguments(parser):
     parser.add_argument(
         "--logging-level",
-        help="Level of the rq.worker logger: DEBUG, INFO, WARNING or ERROR "
-        "(default: the level that LOGGING sets, else INFO).",
+        type=str.upper,
+        choices=LOGGING_LEVELS,
+        help="Level of the rq.worker logger (default: the level that LOGGING "
+        "sets, else INFO).",
     )
     parser.add_argument(
         "--pid",

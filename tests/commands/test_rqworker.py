@@ -77,8 +77,29 @@ def test_unknown_queue_is_command_error():
     result = run_worker("default", "nope", "--burst")
 
     assert result.returncode != 0
-    assert "Unknown queue(s): nope." in result.stderr
-    assert "RQ_QUEUES: default, high, low, sync." in result.stderr
+    assert "Unknown queue(s): 'nope'." in result.stderr
+    assert "RQ_QUEUES: 'default', 'high', 'low', 'sync'." in result.stderr
+
+
+def test_empty_queue_name_is_quoted():
+    result = run_worker("", "--burst")
+
+    assert result.returncode != 0
+    assert "Unknown queue(s): ''." in result.stderr
+
+
+def test_invalid_logging_level_is_rejected():
+    result = run_worker("--burst", "--logging-level", "LOUD")
+
+    assert result.returncode != 0
+    assert "invalid choice: 'LOUD'" in result.stderr
+    assert "could not start" not in result.stderr
+
+
+def test_lowercase_logging_level_accepted():
+    result = run_worker("--burst", "--logging-level", "debug")
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_queues_on_two_servers_is_command_error():

@@ -117,11 +117,12 @@ class Command(BaseCommand):
                     "the server in RQ_QUEUES is running and reachable."
                 ) from error
             except ValueError as error:
-                # RQ raises ValueError at start-up when a running worker
-                # already uses the name.
+                hint = ""
+                if "active worker named" in str(error):
+                    # RQ raises this at start-up when a live worker has the name.
+                    hint = " Give --name a name that no running worker uses."
                 raise CommandError(
-                    f"The worker could not start: {error}. Give --name a name "
-                    "that no running worker uses."
+                    f"The worker could not start: {str(error).rstrip('.')}.{hint}"
                 ) from error
 
     def _run_process(self, queue_names, options, index):
