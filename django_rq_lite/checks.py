@@ -40,6 +40,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     messages = []
     for name, options in conf.get_queues_setting().items():
         messages.extend(check_queue(name, options))
+    if "default" not in conf.get_queues_setting():
+        messages.append(
+            Warning(
+                "RQ_QUEUES has no 'default' queue, but @job without a queue "
+                "name, enqueue() and rqworker without queue names use it.",
+                hint='Add a "default" entry to RQ_QUEUES, or silence '
+                "django_rq_lite.W002 if every call names its queue.",
+                id="django_rq_lite.W002",
+            )
+        )
     messages.extend(check_global(conf.get_global_setting()))
     return messages
 

@@ -174,7 +174,7 @@ def test_e006_malformed_url(url, problem):
 
 def test_e006_accepts_valid_urls():
     queues = {
-        "a": {"URL": "redis://user:pw@127.0.0.1:6390/3"},
+        "default": {"URL": "redis://user:pw@127.0.0.1:6390/3"},
         "b": {"URL": "rediss://127.0.0.1"},
         "c": {"URL": "unix:///tmp/redis.sock"},
     }
@@ -281,7 +281,7 @@ def test_e012_ssl_options_without_tls():
 
 
 def test_e012_not_raised_for_rediss_url():
-    queues = {"low": {"URL": "rediss://127.0.0.1", "SSL_CERT_REQS": "none"}}
+    queues = {"default": {"URL": "rediss://127.0.0.1", "SSL_CERT_REQS": "none"}}
     assert run(queues=queues) == []
 
 
@@ -296,3 +296,21 @@ def test_w001_without_rq_queues(settings):
     del settings.RQ_QUEUES
     warning = only(checks.run_checks(tags=["django_rq_lite"]), "django_rq_lite.W001")
     assert "RQ_QUEUES['default']" in warning.msg
+
+
+def test_w002_no_default_queue(redis_url):
+    warning = only(run(queues={"high": {"URL": redis_url}}), "django_rq_lite.W002")
+
+    assert warning.level == checks.WARNING
+    assert "'default'" in warning.msg
+    assert "RQ_QUEUES" in warning.hint
+
+
+def test_w002_empty_queues():
+    only(run(queues={}), "django_rq_lite.W002")
+
+
+def test_w002_silent_with_default_queue(redis_url):
+    messages = run(queues={"default": {"URL": redis_url}})
+
+    assert [m for m in messages if m.id == "django_rq_lite.W002"] == []
