@@ -14,6 +14,15 @@ import redis
 from django_rq_lite.embedded import find_server_binary
 
 
+def server_binary_for_tests() -> str:
+    """Return redis-server or valkey-server from PATH, else the embedded one."""
+    return (
+        shutil.which("redis-server")
+        or shutil.which("valkey-server")
+        or find_server_binary()
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -28,7 +37,7 @@ class RedisServer:
     """
 
     def __init__(self, appendonly: bool = False) -> None:
-        self.binary = find_server_binary()
+        self.binary = server_binary_for_tests()
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="rq-lite-test-"))
         self.appendonly = appendonly
@@ -51,7 +60,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
