@@ -6,13 +6,16 @@ On the first run it creates ``.venv`` at the top of the repository and
 installs django-rq-lite with its ``embedded`` and ``django-redis`` extras,
 then runs itself again with that virtual environment's Python. It migrates
 the SQLite database, creates the ``admin`` superuser, starts the embedded
-Redis server, a worker and the development server, and stops all three on
-Ctrl-C or SIGTERM. ``REDIS_URL`` selects another Redis server instead.
+Redis server, a worker and the development server, and stops them on
+Ctrl-C, SIGTERM or SIGHUP. It stops the embedded server only if it started
+it, so a second demo in the same clone leaves the first one's server alone.
+``REDIS_URL`` selects another Redis server instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -21,7 +24,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent
 MANAGE = PROJECT_DIR / "manage.py"
@@ -30,13 +35,17 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"  # Development only, and the banner prints it.
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+# RQ ignores a second SIGTERM that arrives within 1 s of the first.
+COLD_SHUTDOWN_DELAY = 1.5
+COLD_STOP_TIMEOUT = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 sys.path.insert(0, str(PROJECT_DIR))
 import bootstrap  # noqa: E402 - lives next to this script.
 
 
 class StopRequested(Exception):
-    """SIGINT or SIGTERM arrived."""
+    """SIGINT, SIGTERM or SIGHUP arrived."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,7 +53,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Run the django-rq-lite example project with a worker."
     )
     parser.add_argument(
-        "--port", type=int, default=8000, help="Port of the web server on 127.0.0.1."
+        "--port",
+        type=port_number,
+        default=8000,
+        help="Port of the web server on 127.0.0.1, from 1 to 65535.",
     )
     parser.add_argument(
         "--no-install",
@@ -61,6 +73,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def port_number(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {value!r}: give a number from 1 to 65535"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {port}: give a number from 1 to 65535"
+        )
+    return port
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     python = choose_python(args.no_install)
@@ -68,8 +94,10 @@ def main(argv: list[str]) -> int:
         # Run again with the interpreter that has Django and the package.
         os.execv(str(python), [str(python), __file__, *argv, "--no-install"])
 
-    signal.signal(signal.SIGINT, raise_stop)
-    signal.signal(signal.SIGTERM, raise_stop)
+    # SIGHUP arrives when the terminal closes. The children run in their own
+    # sessions, so only this script can stop them.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stop)
     demo = Demo(python, args.port)
     try:
         demo.prepare()
@@ -84,8 +112,8 @@ def main(argv: list[str]) -> int:
         print(f"\nReceived {stop}, stopping.")
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         demo.stop()
 
 
@@ -116,6 +144,8 @@ class Demo:
         self.port = port
         self.worker_name = f"demo-worker-{os.getpid()}"
         self.processes: dict[str, subprocess.Popen] = {}
+        # Set only when this demo started the embedded server, so that it
+        # stops only its own server.
         self.embedded_dir: Path | None = None
 
     @property
@@ -135,6 +165,8 @@ class Demo:
                 "command without --no-install to create the virtual environment."
             )
         django.setup()
+        # The demo prints its own line when it starts or stops the server.
+        logging.getLogger("django_rq_lite.embedded").setLevel(logging.WARNING)
         from django.core.management import call_command
 
         check_port_free(self.port)
@@ -153,6 +185,7 @@ class Demo:
 
     def start(self) -> None:
         self.start_redis()
+        self.check_redis()
         self.spawn(
             "worker",
             ["rqworker", "default", "--with-scheduler", "--name", self.worker_name],
@@ -164,14 +197,28 @@ class Demo:
 
         if not conf.uses_embedded(conf.get_queue_options("default")):
             return
-        directory = conf.get_embedded_dir()
+        directory = conf.get_embedded_dir().absolute()
         try:
-            embedded.ensure_server(directory)
+            started = embedded.start_server(directory)
         except embedded.EmbeddedServerError as error:
             bootstrap.fail(str(error))
-        self.embedded_dir = directory
-        pid = (directory / embedded.PID_NAME).read_text().strip()
-        print(f"Started the embedded Redis server (pid {pid}) in {directory}")
+        pid = embedded.get_status(directory).pid
+        if started:
+            self.embedded_dir = directory
+            print(f"Started the embedded Redis server (pid {pid}) in {directory}")
+        else:
+            print(
+                f"Using the running embedded Redis server (pid {pid}) in "
+                f"{directory}. This demo leaves it running; stop it with: "
+                "python example_project/manage.py rqembedded stop"
+            )
+
+    def check_redis(self) -> None:
+        """Stop with a one-line error when the queues' Redis server fails."""
+        from django_rq_lite import get_connection
+
+        with redis_errors_fail():
+            get_connection("default").ping()
 
     def spawn(self, label: str, command: list[str]) -> None:
         # Each child gets its own process group, so the terminal's Ctrl-C
@@ -188,8 +235,10 @@ class Demo:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             self.check_children()
-            if self.site_answers() and self.worker_registered():
-                return
+            if self.site_answers():
+                with redis_errors_fail():
+                    if self.worker_registered():
+                        return
             time.sleep(0.2)
         bootstrap.fail(
             f"The demo was not ready within {READY_TIMEOUT:.0f} seconds: the "
@@ -254,17 +303,61 @@ class Demo:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        # The web server stops first, so no new jobs arrive. The worker's
-        # SIGTERM is a warm shutdown that lets a running job finish.
-        for label in ("web server", "worker"):
-            process = self.processes.get(label)
-            if process is not None:
-                stop_process(label, process)
+        # The web server stops first, so no new jobs arrive.
+        web_server = self.processes.get("web server")
+        if web_server is not None:
+            stop_process("web server", web_server)
+        worker = self.processes.get("worker")
+        if worker is not None:
+            stop_worker(worker)
         if self.embedded_dir is not None:
-            from django_rq_lite import embedded
+            from django.core.management import call_command
 
-            if embedded.stop_server(self.embedded_dir):
-                print("Stopped the embedded Redis server")
+            call_command("rqembedded", "stop")
+
+
+@contextmanager
+def redis_errors_fail():
+    """Turn a Redis error into a one-line error that names the server."""
+    from redis.exceptions import AuthenticationError, RedisError
+
+    try:
+        yield
+    except AuthenticationError as error:
+        bootstrap.fail(
+            f"Redis at {describe_redis_url()} rejected the login: {error} "
+            "Fix the user name and password in REDIS_URL, or unset REDIS_URL "
+            "to use the embedded server."
+        )
+    except RedisError as error:
+        reason = str(error).rstrip(".")
+        bootstrap.fail(
+            f"Redis at {describe_redis_url()} failed: {reason}. Start that "
+            "server or fix REDIS_URL, or unset REDIS_URL to use the embedded "
+            "server."
+        )
+
+
+def describe_redis_url() -> str:
+    """Return the default queue's Redis URL with its password masked."""
+    from django_rq_lite import conf
+
+    options = conf.get_queue_options("default")
+    if conf.uses_embedded(options):
+        return f"the embedded server in {conf.get_embedded_dir()}"
+    url = options.get("URL")
+    if not url:
+        return describe_redis()
+    return mask_password(url)
+
+
+def mask_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def describe_redis() -> str:
@@ -303,14 +396,90 @@ def stop_process(label: str, process: subprocess.Popen) -> None:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             print(f"The {label} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
-    # Kill what is left of the group too: the worker's work-horse and
-    # scheduler processes.
+    kill_group(process)
+    print(f"Stopped the {label}")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """Stop the worker warm, then cold, then with SIGKILL.
+
+    The first SIGTERM is a warm shutdown that lets the running job finish.
+    A second SIGTERM is a cold shutdown: the worker kills its work-horse and
+    moves the job to the failed registry with the reason. SIGKILL is the
+    last resort, for the worker and every process it started.
+    """
+    if process.poll() is None:
+        first_signal = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        if not exits_within(process, STOP_TIMEOUT):
+            print(
+                f"The worker did not stop within {STOP_TIMEOUT:.0f} s; stopping "
+                "it cold, which fails its running job"
+            )
+            time.sleep(max(0.0, first_signal + COLD_SHUTDOWN_DELAY - time.monotonic()))
+            process.send_signal(signal.SIGTERM)
+            if not exits_within(process, COLD_STOP_TIMEOUT):
+                print(
+                    f"The worker did not stop within {COLD_STOP_TIMEOUT:.0f} s "
+                    "of a cold shutdown; killing it and its work-horse"
+                )
+                kill_descendants(process.pid)
+    kill_group(process)
+    print("Stopped the worker")
+
+
+def exits_within(process: subprocess.Popen, timeout: float) -> bool:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    # Kill what is left of the child's process group too, such as the
+    # worker's scheduler process.
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
-    print(f"Stopped the {label}")
+
+
+def kill_descendants(pid: int) -> None:
+    """Send SIGKILL to ``pid`` and every process below it.
+
+    RQ's work-horse calls ``os.setpgrp()``, so it leaves the worker's process
+    group and ``killpg`` misses it. The parent links in /proc find it, and
+    they must be read before the worker dies, because its children then
+    move to another parent.
+    """
+    for descendant in [pid, *find_descendants(pid)]:
+        try:
+            os.kill(descendant, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def find_descendants(pid: int) -> list[int]:
+    """Return the pids below ``pid``, read from /proc (Linux only)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The parent pid is the second field after the command name, which
+        # is in parentheses and may contain spaces.
+        parent = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
 
 
 if __name__ == "__main__":

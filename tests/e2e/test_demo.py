@@ -13,14 +13,21 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 
+from django_rq_lite import embedded
 from tests.e2e.helpers import PROJECT_DIR, project_env, wait_until_answers
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
 DEMO = PROJECT_DIR / "demo.py"
-PID_LINE = re.compile(r"\(pid (\d+)\)")
+# The lines that report a process the demo started.
+PID_LINE = re.compile(r"^Started the [^(\n]+\(pid (\d+)\)", re.MULTILINE)
+WORKER_PID_LINE = re.compile(r"Started the worker \(pid (\d+)\)")
 READY_LINE = "Press Ctrl-C to stop."
 TIMEOUT = 60
 
@@ -103,6 +110,7 @@ def test_demo_check_starts_and_stops(tmp_path):
     assert len(pids) == 3, output
     assert [pid for pid in pids if not process_gone(pid)] == []
     assert not (tmp_path / "embedded" / "redis.sock").exists()
+    assert output.count("Stopped the embedded Redis server") == 1, output
 
 
 def test_demo_check_uses_redis_url(tmp_path, redis_url):
@@ -123,7 +131,9 @@ def test_demo_check_uses_redis_url(tmp_path, redis_url):
 
 
 @pytest.mark.parametrize(
-    "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
 )
 def test_demo_stops_children_on_signal(tmp_path, signum):
     env = demo_env(tmp_path)
@@ -168,3 +178,148 @@ def test_demo_rejects_busy_port(tmp_path):
         )
     assert completed.returncode == 1
     assert f"Port {port} on 127.0.0.1 is not free" in completed.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "99999", "http"])
+def test_demo_rejects_invalid_port(tmp_path, port):
+    completed = subprocess.run(
+        [sys.executable, str(DEMO), "--no-install", "--port", port, "--check"],
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert completed.returncode == 2
+    assert "argument --port: invalid port" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_demo_unreachable_redis_url(tmp_path):
+    url = f"redis://:secret-word@127.0.0.1:{free_port()}/0"
+    completed = subprocess.run(
+        demo_command(free_port(), "--check"),
+        env=demo_env(tmp_path, url),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, output
+    assert "Traceback" not in output
+    assert "secret-word" not in output
+    assert completed.stderr.startswith("error: Redis at redis://:***@127.0.0.1:")
+    assert "fix REDIS_URL" in completed.stderr
+    # It stops before starting the worker and the web server.
+    assert started_pids(output) == [], output
+
+
+def test_demo_redis_url_wrong_password(tmp_path, redis_url):
+    address = redis_url.removeprefix("redis://")
+    url = f"redis://nobody:secret-word@{address}"
+    completed = subprocess.run(
+        demo_command(free_port(), "--check"),
+        env=demo_env(tmp_path, url),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, output
+    assert "Traceback" not in output
+    assert "secret-word" not in output
+    assert "rejected the login" in completed.stderr
+    assert "Fix the user name and password in REDIS_URL" in completed.stderr
+
+
+def test_demo_keeps_other_demos_server(tmp_path):
+    env = demo_env(tmp_path)
+    first = subprocess.Popen(
+        demo_command(free_port()),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    reader = LineReader(first.stdout)
+    try:
+        assert reader.wait_for(READY_LINE, TIMEOUT), reader.rest()
+        second = subprocess.run(
+            demo_command(free_port(), "--check"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        server_answers = embedded.get_status(tmp_path / "embedded").answers
+        first.send_signal(signal.SIGTERM)
+        first_code = first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=10)
+        embedded.stop_server(tmp_path / "embedded")
+    first_output = reader.rest()
+    second_output = second.stdout + second.stderr
+    assert second.returncode == 0, second_output
+    assert "Using the running embedded Redis server" in second_output
+    assert "Started the embedded Redis server" not in second_output
+    assert "Stopped the embedded Redis server" not in second_output
+    assert server_answers is True
+    assert first_code == 0, first_output
+    assert "Stopped the embedded Redis server" in first_output
+    assert not (tmp_path / "embedded" / "redis.sock").exists()
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the pids whose parent is ``pid``."""
+    children = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def wait_for_started_job(connection, job_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while Job.fetch(job_id, connection=connection).get_status() != "started":
+        assert time.monotonic() < deadline, f"job {job_id} did not start"
+        time.sleep(0.1)
+
+
+def test_demo_stop_fails_running_job(tmp_path, redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    env = demo_env(tmp_path, redis_url)
+    process = subprocess.Popen(
+        demo_command(free_port()),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    reader = LineReader(process.stdout)
+    try:
+        assert reader.wait_for(READY_LINE, TIMEOUT), reader.rest()
+        pids = started_pids("".join(reader.lines))
+        worker_pid = int(WORKER_PID_LINE.search("".join(reader.lines)).group(1))
+        job = Queue("default", connection=connection).enqueue("time.sleep", 120)
+        wait_for_started_job(connection, job.id, 20)
+        # The worker's children: the work-horse and the scheduler.
+        worker_children = children_of(worker_pid)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=45)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = reader.rest()
+    assert code == 0, output
+    assert "stopping it cold" in output
+    assert worker_children, output
+    assert [pid for pid in pids + worker_children if not process_gone(pid)] == []
+    assert job.id in FailedJobRegistry("default", connection=connection)
+    reason = job.latest_result().exc_string
+    assert reason.startswith("Job killed by a cold shutdown of worker demo-worker-")
