@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="Smaller counts for a smoke run of about 3 minutes; never written "
         "to the docs unless --write-quick is given.",
     )
+
     parser.add_argument(
         "--sizes",
         help="Comma-separated failed-registry sizes for the dashboard step "
@@ -70,11 +71,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="Write the docs even after a --quick run.",
     )
     args = parser.parse_args(argv)
+
     args.steps = parse_names(parser, args.only)
     if args.repeat is None:
         args.repeat = 2 if args.quick else 5
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}.")
+
     default_sizes = "1000,5000" if args.quick else "1000,10000,100000"
     args.sizes = parse_sizes(parser, args.sizes or default_sizes)
     args.enqueue_count = 2_000 if args.quick else 10_000

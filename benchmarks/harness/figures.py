@@ -17,6 +17,8 @@ from .processes import (
 
 DONE_KEY = "bench:done"
 STARTED_KEY = "bench:started"
+# NOTE: on a loaded machine one second may not cover the worker's own
+# bookkeeping after the job, so an "idle" stop can catch it still busy.
 IDLE_SECONDS = 1.0
 SLEEP_JOB_SECONDS = 2
 # Redis keys where each product keeps queued or taken but unacknowledged jobs.

@@ -95,6 +95,8 @@ def advantage(figure, product: str) -> float | None:
     if not ours or not theirs:
         return None
     ours_median, theirs_median = median(ours), median(theirs)
+    if float("inf") in (ours_median, theirs_median):
+        return None
     if figure.higher_is_better:
         return ours_median / theirs_median if theirs_median else None
     return theirs_median / ours_median if ours_median else None
