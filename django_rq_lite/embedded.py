@@ -78,7 +78,7 @@ def ensure_server(directory: Path) -> Path:
 def start_server(directory: Path) -> bool:
     """Start the server in ``directory`` unless it runs.
 
-    Return True if this call started it, False if a running server answered,
+    Return True if this call started it, False if a running server responded,
     so a caller can stop only a server that it started.
     """
     directory = Path(directory).absolute()
@@ -130,7 +130,7 @@ class ServerStatus(NamedTuple):
     socket: Path
     pid: int | None
     running: bool
-    answers: bool
+    responds: bool
 
 
 def get_status(directory: Path) -> ServerStatus:

@@ -38,6 +38,7 @@ STOP_TIMEOUT = 10.0
 # RQ ignores a second SIGTERM that arrives within 1 s of the first.
 COLD_SHUTDOWN_DELAY = 1.5
 COLD_STOP_TIMEOUT = 10.0
+CLIENTS_CLOSE_TIMEOUT = 2.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 sys.path.insert(0, str(PROJECT_DIR))
@@ -209,7 +210,7 @@ class Demo:
         else:
             print(
                 f"Using the running embedded Redis server (pid {pid}) in "
-                f"{directory}. This demo leaves it running; stop it with: "
+                f"{directory}. This demo leaves it running. Stop it with: "
                 "python example_project/manage.py rqembedded stop"
             )
 
@@ -311,9 +312,48 @@ class Demo:
         if worker is not None:
             stop_worker(worker)
         if self.embedded_dir is not None:
-            from django.core.management import call_command
+            self.stop_redis()
 
-            call_command("rqembedded", "stop")
+    def stop_redis(self) -> None:
+        """Stop the embedded server, unless another program still uses it."""
+        from django.core.management import call_command
+
+        others = count_other_clients()
+        if others:
+            print(
+                "Left the embedded Redis server running, because "
+                f"{others} other connections use it, such as another demo's "
+                "worker. Stop it with: "
+                "python example_project/manage.py rqembedded stop"
+            )
+            return
+        call_command("rqembedded", "stop")
+
+
+def count_other_clients() -> int:
+    """Count the connections to the default queue's server from elsewhere.
+
+    This demo's worker and web server have exited, but the server may close
+    their connections a moment later, so the count is read until it is 0
+    or CLIENTS_CLOSE_TIMEOUT passes.
+    """
+    from redis.exceptions import RedisError
+
+    from django_rq_lite import get_connection
+
+    client = get_connection("default")
+    deadline = time.monotonic() + CLIENTS_CLOSE_TIMEOUT
+    while True:
+        # Close this process's pooled connections, so the list holds only
+        # the one that sends CLIENT LIST.
+        client.connection_pool.disconnect()
+        try:
+            others = len(client.client_list()) - 1
+        except RedisError:
+            return 0
+        if others <= 0 or time.monotonic() > deadline:
+            return max(others, 0)
+        time.sleep(0.1)
 
 
 @contextmanager
@@ -413,15 +453,15 @@ def stop_worker(process: subprocess.Popen) -> None:
         process.send_signal(signal.SIGTERM)
         if not exits_within(process, STOP_TIMEOUT):
             print(
-                f"The worker did not stop within {STOP_TIMEOUT:.0f} s; stopping "
-                "it cold, which fails its running job"
+                f"The worker did not stop within {STOP_TIMEOUT:.0f} s. Stopping "
+                "it cold, which fails its running job."
             )
             time.sleep(max(0.0, first_signal + COLD_SHUTDOWN_DELAY - time.monotonic()))
             process.send_signal(signal.SIGTERM)
             if not exits_within(process, COLD_STOP_TIMEOUT):
                 print(
                     f"The worker did not stop within {COLD_STOP_TIMEOUT:.0f} s "
-                    "of a cold shutdown; killing it and its work-horse"
+                    "of a cold shutdown. Killing it and its work-horse."
                 )
                 kill_descendants(process.pid)
     kill_group(process)

@@ -282,7 +282,7 @@ def test_stale_pid_of_unrelated_process(embedded_dir):
 def test_live_server_pid_blocks_start(embedded_dir):
     embedded.ensure_server(embedded_dir)
     pid = embedded._read_pid(embedded_dir)
-    # A server that runs but does not answer (stopped with SIGSTOP).
+    # A server that runs but does not respond (stopped with SIGSTOP).
     os.kill(pid, signal.SIGSTOP)
     try:
         with pytest.raises(embedded.EmbeddedServerError) as raised:
@@ -303,7 +303,7 @@ def test_get_status_of_running_server(embedded_dir):
     status = embedded.get_status(embedded_dir)
     assert status.pid == embedded._read_pid(embedded_dir)
     assert status.running is True
-    assert status.answers is True
+    assert status.responds is True
     assert status.socket == embedded.socket_path(embedded_dir.absolute())
 
 
@@ -311,4 +311,4 @@ def test_get_status_without_server(embedded_dir):
     status = embedded.get_status(embedded_dir)
     assert status.pid is None
     assert status.running is False
-    assert status.answers is False
+    assert status.responds is False

@@ -57,7 +57,7 @@ def test_start_starts_server(embedded_queues):
     output = run_command("start")
     pid = embedded._read_pid(embedded_queues)
     assert output.startswith(f"Started the embedded Redis server (pid {pid}) on ")
-    assert embedded.get_status(embedded_queues).answers is True
+    assert embedded.get_status(embedded_queues).responds is True
 
 
 def test_start_reuses_running_server(embedded_queues):
@@ -98,17 +98,17 @@ def test_stop_without_server(embedded_queues):
     assert output == f"No embedded Redis server runs in {embedded_queues}\n"
 
 
-def test_stop_unanswering_server(embedded_queues):
+def test_stop_unresponsive_server(embedded_queues):
     embedded.ensure_server(embedded_queues)
     pid = embedded._read_pid(embedded_queues)
-    # SIGSTOP keeps the process alive but makes it answer nothing.
+    # SIGSTOP keeps the process alive but makes it respond to nothing.
     os.kill(pid, signal.SIGSTOP)
     try:
         with pytest.raises(CommandError) as raised:
             run_command("stop")
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert "runs but does not answer" in str(raised.value)
+    assert "runs but does not respond" in str(raised.value)
     assert f"stop it with: kill {pid}" in str(raised.value)
     assert embedded._pid_alive(pid)
 
@@ -119,13 +119,13 @@ def test_status_of_running_server(embedded_queues):
     lines = run_command("status").splitlines()
     assert f"Socket:    {embedded.socket_path(embedded_queues)}" in lines
     assert f"Pid:       {pid}" in lines
-    assert "Answers:   yes" in lines
+    assert "Responds:  yes" in lines
 
 
 def test_status_without_server(embedded_queues):
     lines = run_command("status").splitlines()
     assert "Pid:       none" in lines
-    assert "Answers:   no" in lines
+    assert "Responds:  no" in lines
 
 
 def test_status_with_stale_pid_file(embedded_queues):
@@ -145,7 +145,7 @@ def test_other_rq_queues_noted(embedded_dir):
     with override_settings(RQ={"EMBEDDED_DIR": str(embedded_dir)}):
         output = run_command("start")
     assert "No queue in RQ_QUEUES uses the embedded server" in output
-    assert embedded.get_status(embedded_dir).answers is True
+    assert embedded.get_status(embedded_dir).responds is True
 
 
 def test_embedded_queue_not_noted(embedded_queues):

@@ -243,6 +243,7 @@ def test_demo_keeps_other_demos_server(tmp_path):
     reader = LineReader(first.stdout)
     try:
         assert reader.wait_for(READY_LINE, TIMEOUT), reader.rest()
+
         second = subprocess.run(
             demo_command(free_port(), "--check"),
             env=env,
@@ -250,7 +251,8 @@ def test_demo_keeps_other_demos_server(tmp_path):
             text=True,
             timeout=TIMEOUT,
         )
-        server_answers = embedded.get_status(tmp_path / "embedded").answers
+        server_responds = embedded.get_status(tmp_path / "embedded").responds
+
         first.send_signal(signal.SIGTERM)
         first_code = first.wait(timeout=30)
     finally:
@@ -258,13 +260,15 @@ def test_demo_keeps_other_demos_server(tmp_path):
             first.kill()
             first.wait(timeout=10)
         embedded.stop_server(tmp_path / "embedded")
+
     first_output = reader.rest()
     second_output = second.stdout + second.stderr
     assert second.returncode == 0, second_output
     assert "Using the running embedded Redis server" in second_output
     assert "Started the embedded Redis server" not in second_output
     assert "Stopped the embedded Redis server" not in second_output
-    assert server_answers is True
+    assert server_responds is True
+
     assert first_code == 0, first_output
     assert "Stopped the embedded Redis server" in first_output
     assert not (tmp_path / "embedded" / "redis.sock").exists()
@@ -305,21 +309,70 @@ def test_demo_stop_fails_running_job(tmp_path, redis_url):
         assert reader.wait_for(READY_LINE, TIMEOUT), reader.rest()
         pids = started_pids("".join(reader.lines))
         worker_pid = int(WORKER_PID_LINE.search("".join(reader.lines)).group(1))
+
         job = Queue("default", connection=connection).enqueue("time.sleep", 120)
         wait_for_started_job(connection, job.id, 20)
         # The worker's children: the work-horse and the scheduler.
         worker_children = children_of(worker_pid)
+
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=45)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
     output = reader.rest()
     assert code == 0, output
-    assert "stopping it cold" in output
+    assert "Stopping it cold" in output
     assert worker_children, output
     assert [pid for pid in pids + worker_children if not process_gone(pid)] == []
     assert job.id in FailedJobRegistry("default", connection=connection)
     reason = job.latest_result().exc_string
     assert reason.startswith("Job killed by a cold shutdown of worker demo-worker-")
+
+
+def test_demo_leaves_server_in_use(tmp_path):
+    env = demo_env(tmp_path)
+    first = subprocess.Popen(
+        demo_command(free_port()),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first_reader = LineReader(first.stdout)
+    second = None
+    try:
+        assert first_reader.wait_for(READY_LINE, TIMEOUT), first_reader.rest()
+        second = subprocess.Popen(
+            demo_command(free_port()),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        second_reader = LineReader(second.stdout)
+        assert second_reader.wait_for(READY_LINE, TIMEOUT), second_reader.rest()
+
+        # The first demo started the server, but the second one uses it.
+        first.send_signal(signal.SIGTERM)
+        first_code = first.wait(timeout=30)
+        server_responds = embedded.get_status(tmp_path / "embedded").responds
+        second_running = second.poll() is None
+
+        second.send_signal(signal.SIGTERM)
+        second_code = second.wait(timeout=30)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        embedded.stop_server(tmp_path / "embedded")
+
+    first_output = first_reader.rest()
+    assert first_code == 0, first_output
+    assert "Left the embedded Redis server running" in first_output
+    assert server_responds is True
+    assert second_running is True
+    assert second_code == 0, second_reader.rest()

@@ -17,7 +17,7 @@ class Command(BaseCommand):
             choices=["start", "stop", "status"],
             help="start: start the server unless it runs. stop: shut it down "
             "after writing its data to disk. status: print its socket, pid "
-            "and whether it answers.",
+            "and whether it responds to PING.",
         )
 
     def handle(self, *args, action, **options):
@@ -54,11 +54,11 @@ class Command(BaseCommand):
 
     def stop(self, directory):
         status = embedded.get_status(directory)
-        if not status.answers:
+        if not status.responds:
             if status.running:
                 raise CommandError(
                     f"The embedded Redis server (pid {status.pid}) in "
-                    f"{directory} runs but does not answer on {status.socket}. "
+                    f"{directory} runs but does not respond on {status.socket}. "
                     f"Read {directory / embedded.LOG_NAME} for the cause, then "
                     f"stop it with: kill {status.pid}"
                 )
@@ -92,7 +92,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Directory: {directory}")
         self.stdout.write(f"Socket:    {status.socket}")
         self.stdout.write(f"Pid:       {pid}")
-        self.stdout.write(f"Answers:   {'yes' if status.answers else 'no'}")
+        self.stdout.write(f"Responds:  {'yes' if status.responds else 'no'}")
 
 
 def any_queue_uses_embedded() -> bool:
