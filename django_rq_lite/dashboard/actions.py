@@ -191,7 +191,8 @@ def enqueue_removed(queue: Queue, jobs: list[Job]) -> None:
                     job_class=queue.job_class,
                     serializer=queue.serializer,
                 )
-            if job.has_rate_limit:
+            # RQ 2 has no rate limits, so its jobs lack the attribute.
+            if getattr(job, "has_rate_limit", False):
                 # Rate-limited jobs must take a slot, which needs its own calls.
                 queues[origin]._enqueue_rate_limited_job(job)
                 continue
