@@ -8,8 +8,8 @@ then runs itself again with that virtual environment's Python. It migrates
 the SQLite database, creates the ``admin`` superuser, starts the embedded
 Redis server, a worker and the development server, and stops them on
 Ctrl-C, SIGTERM or SIGHUP. It stops the embedded server only if it started
-it, so a second demo in the same clone leaves the first one's server alone.
-``REDIS_URL`` selects another Redis server instead.
+it and no other program is connected to it, so two demos in one clone can
+share one server. ``REDIS_URL`` selects another Redis server instead.
 """
 
 from __future__ import annotations

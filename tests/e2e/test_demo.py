@@ -227,6 +227,7 @@ def test_demo_redis_url_wrong_password(tmp_path, redis_url):
     assert completed.returncode == 1, output
     assert "Traceback" not in output
     assert "secret-word" not in output
+    assert f"Redis at redis://nobody:***@{address} " in completed.stderr
     assert "rejected the login" in completed.stderr
     assert "Fix the user name and password in REDIS_URL" in completed.stderr
 
