@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import re
 import signal
@@ -377,3 +378,39 @@ def test_demo_leaves_server_in_use(tmp_path):
     assert server_responds is True
     assert second_running is True
     assert second_code == 0, second_reader.rest()
+
+
+def load_demo_module(monkeypatch):
+    # The script puts its own directory on sys.path; undo that afterwards.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = importlib.util.spec_from_file_location("demo_script", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kill_descendants_reaches_new_group(monkeypatch):
+    demo = load_demo_module(monkeypatch)
+    # The grandchild leaves the group, as RQ's work-horse does with setpgrp.
+    parent = subprocess.Popen(
+        ["sh", "-c", "setsid sleep 300 & sleep 300 & wait"],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(demo.find_descendants(parent.pid)) < 2:
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.05)
+        descendants = demo.find_descendants(parent.pid)
+        demo.kill_descendants(parent.pid)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not all(process_gone(pid) for pid in descendants):
+            assert time.monotonic() < deadline, f"{descendants} still run"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+    assert len(descendants) == 2
+    assert parent.returncode == -signal.SIGKILL
