@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        help="Repetitions of each figure (default: 5, or 2 with --quick).",
+        help="Repetitions of each figure (default: 5, or 1 with --quick).",
     )
     parser.add_argument(
         "--only",
@@ -74,14 +74,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     args.steps = parse_names(parser, args.only)
     if args.repeat is None:
-        args.repeat = 2 if args.quick else 5
+        args.repeat = 1 if args.quick else 5
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, got {args.repeat}.")
 
     default_sizes = "1000,5000" if args.quick else "1000,10000,100000"
     args.sizes = parse_sizes(parser, args.sizes or default_sizes)
     args.enqueue_count = 2_000 if args.quick else 10_000
-    args.drain_count = 300 if args.quick else 2_000
+    args.drain_count = 200 if args.quick else 2_000
     return args
 
 

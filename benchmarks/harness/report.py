@@ -158,7 +158,8 @@ def render(bench, context: dict, args) -> str:
         "all products, flushed before each measurement",
         f"- versions: {context['versions']}",
         f"- django-rq-lite code: commit {context['revision']}",
-        f"- command: `{context['command']}` ({args.repeat} repetitions, "
+        f"- command: `{context['command']}` ({args.repeat} "
+        f"repetition{'' if args.repeat == 1 else 's'}, "
         f"{context['duration'] / 60:.1f} minutes)",
         "",
         "Each cell is the median, with the range (minimum–maximum) in brackets.",
