@@ -380,17 +380,16 @@ def test_demo_leaves_server_in_use(tmp_path):
     assert second_code == 0, second_reader.rest()
 
 
-def load_demo_module(monkeypatch):
-    # The script puts its own directory on sys.path; undo that afterwards.
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    spec = importlib.util.spec_from_file_location("demo_script", DEMO)
+def load_processes_module():
+    path = PROJECT_DIR / "processes.py"
+    spec = importlib.util.spec_from_file_location("demo_processes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_kill_descendants_reaches_new_group(monkeypatch):
-    demo = load_demo_module(monkeypatch)
+def test_kill_descendants_reaches_new_group():
+    processes = load_processes_module()
     # The grandchild leaves the group, as RQ's work-horse does with setpgrp.
     parent = subprocess.Popen(
         ["sh", "-c", "setsid sleep 300 & sleep 300 & wait"],
@@ -398,11 +397,11 @@ def test_kill_descendants_reaches_new_group(monkeypatch):
     )
     try:
         deadline = time.monotonic() + 10
-        while len(demo.find_descendants(parent.pid)) < 2:
+        while len(processes.find_descendants(parent.pid)) < 2:
             assert time.monotonic() < deadline, "the children did not start"
             time.sleep(0.05)
-        descendants = demo.find_descendants(parent.pid)
-        demo.kill_descendants(parent.pid)
+        descendants = processes.find_descendants(parent.pid)
+        processes.kill_descendants(parent.pid)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
         while not all(process_gone(pid) for pid in descendants):
