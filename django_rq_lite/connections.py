@@ -40,9 +40,12 @@ def connection_for_options(options: dict[str, Any]) -> redis.Redis:
 
 
 def reset_connections() -> None:
-    """Forget every cached client, so changed settings take effect."""
+    """Forget every cached client and queue, so changed settings take effect."""
+    from .queues import clear_queue_cache
+
     with _lock:
         _clients.clear()
+    clear_queue_cache()
 
 
 def describe_connection(options: dict[str, Any]) -> dict[str, Any]:

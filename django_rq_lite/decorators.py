@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -11,7 +12,7 @@ from rq import Queue
 from rq.job import Job
 
 from . import conf
-from .on_commit import CommitModeMixin, dispatch
+from .on_commit import ON_COMMIT_KEY, USING_KEY, CommitModeMixin, dispatch
 from .queues import SettingsDefaultsMixin, get_queue
 
 P = ParamSpec("P")
@@ -41,6 +42,27 @@ SETTINGS_DEFAULTS = {
 }
 
 
+# delay_many() option -> the name of RQ's Queue.prepare_data() argument.
+MANY_OPTION_NAMES = {
+    "job_timeout": "timeout",
+    "result_ttl": "result_ttl",
+    "ttl": "ttl",
+    "failure_ttl": "failure_ttl",
+    "description": "description",
+    "depends_on": "depends_on",
+    "at_front": "at_front",
+    "meta": "meta",
+    "retry": "retry",
+    "on_success": "on_success",
+    "on_failure": "on_failure",
+    "on_stopped": "on_stopped",
+    "repeat": "repeat",
+}
+
+# Functions that passed check_importable(), so each is checked once.
+_importable: weakref.WeakSet = weakref.WeakSet()
+
+
 class UnimportableFunctionError(ValueError):
     """A function that a worker process could not import by its path."""
 
@@ -51,9 +73,21 @@ def check_importable(func: Any) -> None:
     RQ stores a function as ``module.qualname``, so lambdas, functions nested
     in other functions and functions of the ``__main__`` script cannot run
     in a worker. Strings (dotted paths) and bound methods are left to RQ.
+    A function that passes is remembered (weakly) and not checked again.
     """
     if isinstance(func, str) or not callable(func):
         return
+    try:
+        if func in _importable:
+            return
+        _check_import_path(func)
+        _importable.add(func)
+    except TypeError:
+        # Not weak-referenceable or not hashable: checked on each call.
+        _check_import_path(func)
+
+
+def _check_import_path(func: Any) -> None:
     target = getattr(func, "__wrapped__", func)
     name = getattr(target, "__qualname__", None)
     module = getattr(target, "__module__", None)
@@ -109,6 +143,36 @@ class JobFunction(Generic[P, R]):
         """Schedule a call at ``when`` (an aware datetime, or naive in UTC)."""
         return self._enqueue("enqueue_at", (when, self.func, *args), kwargs)
 
+    def delay_many(
+        self, calls: Iterable[tuple[tuple, dict[str, Any]]], **options: Any
+    ) -> list:
+        """Enqueue one job per ``(args, kwargs)`` pair of ``calls`` at once.
+
+        RQ's ``Queue.enqueue_many`` writes all jobs in one Redis pipeline.
+        ``options`` apply to every job and take RQ's names (``job_timeout``,
+        ``result_ttl``, ``ttl``, ``meta``, ``at_front``...), plus
+        ``on_commit`` and ``on_commit_using``. Return the RQ jobs, or a
+        ``PendingJob`` per job when the queue's mode is ``on_commit``.
+        """
+        merged = self._merge(options)
+        dispatch_options = {
+            key: merged.pop(key) for key in (ON_COMMIT_KEY, USING_KEY) if key in merged
+        }
+        data_options = many_options(merged)
+        meta = data_options.pop("meta", None)
+        job_datas = [
+            Queue.prepare_data(
+                self.func,
+                args=tuple(args),
+                kwargs=dict(kwargs),
+                # Each job gets its own meta, which a worker may change.
+                meta=dict(meta) if meta is not None else None,
+                **data_options,
+            )
+            for args, kwargs in calls
+        ]
+        return self._enqueue("enqueue_many", (job_datas,), dispatch_options)
+
     def _enqueue(self, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         queue = self.get_queue()
         merged = self._merge(kwargs)
@@ -129,6 +193,18 @@ class JobFunction(Generic[P, R]):
                 if merged.get(option) is None:
                     merged[option] = conf.get_job_default(queue.name, key)
         return merged
+
+
+def many_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Rename enqueue() options to ``prepare_data()`` names, rejecting others."""
+    unknown = sorted(set(options) - set(MANY_OPTION_NAMES))
+    if unknown:
+        valid = [*MANY_OPTION_NAMES, ON_COMMIT_KEY, USING_KEY]
+        raise TypeError(
+            f"delay_many() got unknown option(s) {', '.join(unknown)}. "
+            f"Valid options: {', '.join(valid)}."
+        )
+    return {MANY_OPTION_NAMES[name]: value for name, value in options.items()}
 
 
 @overload

@@ -45,10 +45,27 @@ _mode_decided = contextvars.ContextVar("rq_lite_enqueue_decided", default=False)
 # logged and the remaining callbacks still run.
 ROBUST_SUPPORTED = django.VERSION >= (5, 0)
 
+# Queue name -> COMMIT_MODE from settings, so an enqueue reads no settings.
+# queues.clear_queue_cache() empties it when the settings change.
+_commit_modes: dict[str | None, str] = {}
+
+
+def clear_commit_mode_cache() -> None:
+    _commit_modes.clear()
+
+
+def is_mode_decided() -> bool:
+    """Tell whether the enqueue running in this context has its mode decided."""
+    return _mode_decided.get()
+
 
 def get_commit_mode(queue_name: str | None) -> str:
     """Return the ``COMMIT_MODE`` of a queue, else of ``RQ``, else immediate."""
-    return _queue_or_global(queue_name, "COMMIT_MODE") or IMMEDIATE
+    mode = _commit_modes.get(queue_name)
+    if mode is None:
+        mode = _queue_or_global(queue_name, "COMMIT_MODE") or IMMEDIATE
+        _commit_modes[queue_name] = mode
+    return mode
 
 
 def get_commit_database(queue_name: str | None) -> str:

@@ -13,7 +13,41 @@ from rq.job import Job
 from . import conf
 from .connections import get_connection
 from .exceptions import enqueue_errors
-from .on_commit import CommitModeMixin
+from .on_commit import CommitModeMixin, clear_commit_mode_cache, is_mode_decided
+
+# Per-process caches of what settings decide, emptied by clear_queue_cache()
+# whenever RQ_QUEUES, RQ, CACHES or BASE_DIR change (see reset_connections).
+# Plain dicts are enough across threads: a race builds the same value twice.
+_queues: dict[str, Queue] = {}
+_job_defaults: dict[str | None, dict[str, Any]] = {}
+
+# RQ enqueue() option -> settings key of its default.
+JOB_DEFAULT_SETTINGS = {
+    "result_ttl": "DEFAULT_RESULT_TTL",
+    "failure_ttl": "DEFAULT_FAILURE_TTL",
+}
+
+
+def clear_queue_cache() -> None:
+    """Forget cached queues, job defaults and commit modes."""
+    _queues.clear()
+    _job_defaults.clear()
+    clear_commit_mode_cache()
+
+
+def get_job_defaults(queue_name: str | None) -> dict[str, Any]:
+    """Return the result and failure TTLs that settings give a queue's jobs.
+
+    A value of ``None`` leaves RQ's own default in place.
+    """
+    defaults = _job_defaults.get(queue_name)
+    if defaults is None:
+        defaults = {
+            option: conf.get_job_default(queue_name, key)
+            for option, key in JOB_DEFAULT_SETTINGS.items()
+        }
+        _job_defaults[queue_name] = defaults
+    return defaults
 
 
 class SettingsDefaultsMixin(CommitModeMixin):
@@ -36,12 +70,9 @@ class SettingsDefaultsMixin(CommitModeMixin):
         if isinstance(func, JobFunction):
             func = func.func
         check_importable(func)
-        for option, key in (
-            ("result_ttl", "DEFAULT_RESULT_TTL"),
-            ("failure_ttl", "DEFAULT_FAILURE_TTL"),
-        ):
+        for option, value in get_job_defaults(self.name).items():
             if kwargs.get(option) is None:
-                kwargs[option] = conf.get_job_default(self.name, key)
+                kwargs[option] = value
         return super().create_job(func, *args, **kwargs)
 
     # A Redis connection failure while enqueueing becomes EnqueueError, which
@@ -49,7 +80,32 @@ class SettingsDefaultsMixin(CommitModeMixin):
 
     def enqueue_call(self, *args: Any, **kwargs: Any) -> Job:
         with enqueue_errors(self):
+            if self._fits_one_pipeline(args, kwargs):
+                return self._enqueue_in_one_pipeline(args, kwargs)
             return super().enqueue_call(*args, **kwargs)
+
+    def _fits_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> bool:
+        # RQ's enqueue_call() without a pipeline executes two: one adds the
+        # queue to the set of queues, the next writes and pushes the job.
+        # Given a pipeline, it queues both on it, so one round trip does.
+        # Dependencies (WATCH), rate limits, unique ids and inline queues
+        # read from Redis or reject a pipeline, so they keep RQ's path, as
+        # does a call whose commit mode is not decided yet.
+        return (
+            len(args) <= 3
+            and self._is_async
+            and is_mode_decided()
+            and kwargs.get("pipeline") is None
+            and not kwargs.get("depends_on")
+            and not kwargs.get("rate_limit")
+            and not kwargs.get("unique")
+        )
+
+    def _enqueue_in_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> Job:
+        with self.connection.pipeline() as pipe:
+            job = super().enqueue_call(*args, **{**kwargs, "pipeline": pipe})
+            pipe.execute()
+        return job
 
     def enqueue_many(self, *args: Any, **kwargs: Any) -> list[Job]:
         with enqueue_errors(self):
@@ -91,8 +147,40 @@ def get_queue(
     """Return the RQ queue ``name`` as ``RQ_QUEUES`` configures it.
 
     Keyword arguments override the settings; ``QueueNotFound`` is raised for
-    a name that is not configured.
+    a name that is not configured. Without keyword arguments the queue is
+    built once per process and shared, threads included, until a setting
+    that configures it changes, so do not change its attributes.
     """
+    overrides = (default_timeout, is_async, connection, queue_class, job_class)
+    if kwargs or serializer is not None or any(v is not None for v in overrides):
+        return build_queue(
+            name,
+            default_timeout=default_timeout,
+            is_async=is_async,
+            connection=connection,
+            queue_class=queue_class,
+            job_class=job_class,
+            serializer=serializer,
+            **kwargs,
+        )
+    queue = _queues.get(name)
+    if queue is None:
+        queue = _queues.setdefault(name, build_queue(name))
+    return queue
+
+
+def build_queue(
+    name: str,
+    *,
+    default_timeout: int | str | None = None,
+    is_async: bool | None = None,
+    connection: Redis | None = None,
+    queue_class: type[Queue] | str | None = None,
+    job_class: type[Job] | str | None = None,
+    serializer: Any = None,
+    **kwargs: Any,
+) -> Queue:
+    """Build a new RQ queue ``name`` from settings and the overrides given."""
     options = conf.get_queue_options(name)
     if default_timeout is None:
         default_timeout = conf.get_job_default(name, "DEFAULT_TIMEOUT")
