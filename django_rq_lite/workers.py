@@ -15,6 +15,7 @@ from rq.utils import now
 from rq.worker import SimpleWorker
 
 from . import conf
+from .dashboard.index import record_failure
 from .queues import get_queues, resolve_class
 
 logger = logging.getLogger("django_rq_lite.worker")
@@ -47,6 +48,22 @@ class DjangoWorkerMixin:
                 connections.close_all()
             else:
                 close_old_connections()
+
+    def handle_job_failure(self, job: Job, queue: Any, *args: Any, **kwargs: Any):
+        result = super().handle_job_failure(job, queue, *args, **kwargs)
+        # RQ 3.0 passes exc_string by keyword, as the third optional argument.
+        exc_string = kwargs.get("exc_string", args[1] if len(args) > 1 else "")
+        try:
+            record_failure(self.connection, job, exc_string or "")
+        except Exception:
+            # The dashboard indexes the job later from the failed registry.
+            logger.warning(
+                "Failed to index failed job job_id=%s worker=%s",
+                job.id,
+                self.name,
+                exc_info=True,
+            )
+        return result
 
     def unsubscribe(self) -> None:
         # RQ 3.0 sends UNSUBSCRIBE, then stops the pubsub thread, which

@@ -18,7 +18,8 @@ from rq import Queue
 
 from ..conf import QueueNotFound, get_queue_names
 from ..dashboard.actions import LIST_ACTIONS
-from ..dashboard.filters import FilteredJobIdList, JobFilter
+from ..dashboard.filters import IndexedJobIdList, JobFilter
+from ..dashboard.index import get_filter_choices
 from ..dashboard.jobs import JobNotFound, get_job_detail, get_job_summaries
 from ..dashboard.queues import (
     FAILED,
@@ -141,18 +142,17 @@ def parse_list_query(request: HttpRequest, model_admin: QueueAdmin) -> dict:
 
 
 def make_job_ids(queue: Queue, list_name: str, query: dict):
-    """Return the paginator's object list for a job list query."""
+    """Return the paginator's object list for a job list query.
+
+    The filter applies to the failed list only, which is the list that offers
+    it, and reads the failed-job index.
+    """
     job_list = JobIdList(queue, list_name, descending=query["descending"])
     if query["search"]:
         return SearchResult(job_list, query["search"])
-    if query["job_filter"]:
-        start = (query["page"] - 1) * query["per_page"]
-        return FilteredJobIdList(
-            queue,
-            list_name,
-            query["job_filter"],
-            descending=query["descending"],
-            window=(start, start + query["per_page"]),
+    if query["job_filter"] and list_name == FAILED:
+        return IndexedJobIdList(
+            queue, query["job_filter"], descending=query["descending"]
         )
     return job_list
 
@@ -184,7 +184,8 @@ def job_list(
 
     query = parse_list_query(request, model_admin)
     per_page = query["per_page"]
-    paginator = Paginator(make_job_ids(queue, list_name, query), per_page)
+    job_ids = make_job_ids(queue, list_name, query)
+    paginator = Paginator(job_ids, per_page)
     try:
         page = paginator.page(query["page"])
     except InvalidPage as exc:
@@ -221,6 +222,8 @@ def job_list(
             for name in actions
         ],
         list_names=JOB_LIST_NAMES,
+        index_state=getattr(job_ids, "state", None),
+        filter_choices=get_filter_choices(queue) if list_name == FAILED else None,
     )
 
 

@@ -22,7 +22,8 @@ from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobEr
 from rq.job import Job, JobStatus
 from rq.results import Result
 
-from .filters import JobFilter, iter_fetched_batches
+from .filters import IndexedJobIdList, JobFilter, iter_fetched_batches
+from .index import forget_ids
 from .jobs import FetchedJob, fetch_jobs, is_valid_job_id, summarize
 from .queues import (
     DEFERRED,
@@ -321,7 +322,12 @@ def run_action(
     counts.missing += prune_missing(queue, name, invalid)
     valid = [job_id for job_id in job_ids if is_valid_job_id(job_id)]
     for start in range(0, len(valid), BATCH_SIZE):
-        counts += function(queue, name, valid[start : start + BATCH_SIZE])
+        batch = valid[start : start + BATCH_SIZE]
+        counts += function(queue, name, batch)
+        if name == FAILED:
+            forget_ids(queue, batch)
+    if name == FAILED:
+        forget_ids(queue, invalid)
     return counts
 
 
@@ -338,9 +344,13 @@ def run_action_on_all(
     many entries as the list held when it started. A job that re-enters the
     list meanwhile (a requeued job that fails again) sorts after them, so it
     is not acted on twice, unless its new score sorts before the old ones.
+    A filter reads the failed-job index, which is brought up to date first.
     """
     function = check_action(name, action)
-    job_list = JobIdList(queue, name, descending=False)
+    if job_filter and name == FAILED:
+        job_list = IndexedJobIdList(queue, job_filter, descending=False, max_index=None)
+    else:
+        job_list = JobIdList(queue, name, descending=False)
     remaining = job_list.count()
     counts = ActionCounts()
     # Entries that stay in the list (filtered out or unreadable)
@@ -352,7 +362,7 @@ def run_action_on_all(
             break
         remaining -= len(job_ids)
         batch = job_ids
-        if job_filter:
+        if job_filter and name != FAILED:
             batch = [
                 fetched.id
                 for fetched in fetch_jobs(
@@ -361,6 +371,8 @@ def run_action_on_all(
                 if job_filter.matches(summarize(fetched))
             ]
         batch_counts = function(queue, name, batch)
+        if name == FAILED:
+            forget_ids(queue, batch)
         counts += batch_counts
         offset += len(job_ids) - batch_counts.left_list
     logger.info(
@@ -378,7 +390,12 @@ def run_action_on_all(
 
 
 def count_matching(queue: Queue, name: str, job_filter: JobFilter) -> int:
-    """Return the number of jobs of job list ``name`` that match ``job_filter``."""
+    """Return the number of jobs of job list ``name`` that match ``job_filter``.
+
+    The failed list is counted from its index, other lists by reading them.
+    """
+    if name == FAILED:
+        return IndexedJobIdList(queue, job_filter, max_index=None).count()
     job_list = JobIdList(queue, name, descending=False)
     return sum(
         1

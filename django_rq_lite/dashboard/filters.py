@@ -1,19 +1,20 @@
-"""Job lists narrowed by exception class or function, read in bounded batches.
+"""Failed-job lists narrowed by exception class or function.
 
-NOTE: a filtered list scans the whole job list on each request, in batches of
-``SCAN_BATCH_SIZE`` jobs, so memory stays bounded but the time grows with the
-list: 9 to 24 s for 100,000 failed jobs (docs/dashboard.md gives the setup).
-An index of failed jobs by exception class and function would make it fast.
+``IndexedJobIdList`` reads a filtered page from the failed-job index
+(``index``), so its time does not grow with the registry once the index is
+built. ``iter_fetched_batches`` still serves actions that read whole lists.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rq import Queue
 
-from .jobs import FetchedJob, JobSummary, fetch_jobs, summarize
+from .index import IndexKeys, IndexState, forget_ids, sync_index
+from .jobs import FetchedJob, JobSummary, fetch_jobs
 from .queues import JobIdList
 
 # Jobs read from Redis per round trip while scanning a job list.
@@ -66,56 +67,115 @@ def iter_fetched_batches(
         offset += len(job_ids)
 
 
-class FilteredJobIdList:
-    """The ids of a job list's jobs that match a ``JobFilter``, for a paginator.
+# Missing jobs indexed per filtered page request at most. The rest are
+# indexed by later requests, and the page says the list is incomplete.
+MAX_INDEX_PER_REQUEST = 5000
 
-    One scan counts the matches and keeps the ids at positions
-    ``window_start`` up to ``window_stop``, the page the view will show.
-    Slices outside that window scan again.
+# Seconds that a combined filter's temporary sorted set is kept in Redis.
+QUERY_KEY_TTL = 60
+
+
+def find_class_keys(queue: Queue, keys: IndexKeys, exc_class: str) -> list[str]:
+    """Return the index keys of the classes that ``exc_class`` matches.
+
+    A name matches itself and any known class that ends with ``"." + name``.
+    """
+    known = [name.decode() for name in queue.connection.smembers(keys.key("classes"))]
+    return [
+        keys.exc_class_key(name)
+        for name in known
+        if name == exc_class or name.endswith("." + exc_class)
+    ]
+
+
+def resolve_source_key(queue: Queue, job_filter: JobFilter) -> str | None:
+    """Return the sorted set that holds the filter's job ids, or None for none.
+
+    One class or one function is read straight from its index key. A class
+    name that matches several classes, or a class with a function, is
+    combined into a temporary key that expires after ``QUERY_KEY_TTL``.
+    """
+    keys = IndexKeys(queue.name)
+    sources = []
+    if job_filter.exc_class:
+        class_keys = find_class_keys(queue, keys, job_filter.exc_class)
+        if not class_keys:
+            return None
+        sources.append(class_keys)
+    if job_filter.func_name:
+        sources.append([keys.func_key(job_filter.func_name)])
+    if len(sources) == 1 and len(sources[0]) == 1:
+        return sources[0][0]
+    query_key = keys.key(f"query:{uuid.uuid4().hex}")
+    with queue.connection.pipeline(transaction=False) as pipeline:
+        # Equal ids have equal scores in every index key, so MAX keeps them.
+        pipeline.zunionstore(query_key, sources[0], aggregate="MAX")
+        if len(sources) > 1:
+            pipeline.zinterstore(query_key, [query_key, *sources[1]], aggregate="MAX")
+        pipeline.expire(query_key, QUERY_KEY_TTL)
+        pipeline.execute()
+    return query_key
+
+
+class IndexedJobIdList:
+    """The ids of failed jobs that match a ``JobFilter``, read from the index.
+
+    It has the ``count()`` and slicing that ``Paginator`` uses, in the failed
+    registry's order. The index is synced first, with at most ``max_index``
+    missing jobs indexed (all when None); ``state`` tells whether some remain.
     """
 
     def __init__(
         self,
         queue: Queue,
-        name: str,
         job_filter: JobFilter,
         descending: bool = True,
-        window: tuple[int, int] = (0, 0),
+        max_index: int | None = MAX_INDEX_PER_REQUEST,
     ) -> None:
-        self.job_list = JobIdList(queue, name, descending=descending)
-        self.job_filter = job_filter
-        self.window = window
-        self.total: int | None = None
-        self.window_ids: list[str] = []
-
-    def scan(self, start: int, stop: int) -> tuple[int, list[str]]:
-        total = 0
-        ids = []
-        batches = iter_fetched_batches(
-            self.job_list, with_results=self.job_filter.needs_results
-        )
-        for batch in batches:
-            for fetched in batch:
-                if not self.job_filter.matches(summarize(fetched)):
-                    continue
-                if start <= total < stop:
-                    ids.append(fetched.id)
-                total += 1
-        return total, ids
+        self.queue = queue
+        self.descending = descending
+        self.state: IndexState = sync_index(queue, max_jobs=max_index)
+        self.source_key = resolve_source_key(queue, job_filter)
 
     def count(self) -> int:
-        if self.total is None:
-            self.total, self.window_ids = self.scan(*self.window)
-        return self.total
+        if self.source_key is None:
+            return 0
+        return self.queue.connection.zcard(self.source_key)
 
     def __len__(self) -> int:
         return self.count()
 
     def __getitem__(self, index: slice) -> list[str]:
-        start, stop = index.start or 0, index.stop
-        window_start, window_stop = self.window
-        # Paginator cuts the last page's slice at the count, inside the window.
-        if start == window_start and stop is not None and stop <= window_stop:
-            self.count()
-            return self.window_ids[: stop - start]
-        return self.scan(start, stop if stop is not None else float("inf"))[1]
+        start = index.start or 0
+        if index.stop is not None and index.stop <= start:
+            return []
+        return self.get_ids(start, index.stop)
+
+    def get_ids(self, start: int, stop: int | None) -> list[str]:
+        """Return the ids from position ``start`` up to, not including, ``stop``.
+
+        Ids that left the registry without passing through the dashboard are
+        dropped from the index and the slice is read again, up to 3 times.
+        """
+        if self.source_key is None:
+            return []
+        end = -1 if stop is None else stop - 1
+        connection = self.queue.connection
+        registry_key = IndexKeys(self.queue.name).registry
+        for _attempt in range(3):
+            raw_ids = connection.zrange(
+                self.source_key, start, end, desc=self.descending
+            )
+            job_ids = [job_id.decode() for job_id in raw_ids]
+            if not job_ids:
+                return []
+            scores = connection.zmscore(registry_key, job_ids)
+            stale = [
+                job_id
+                for job_id, score in zip(job_ids, scores, strict=True)
+                if score is None
+            ]
+            if not stale:
+                return job_ids
+            forget_ids(self.queue, stale)
+        return [job_id for job_id in job_ids if job_id not in stale]
