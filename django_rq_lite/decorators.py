@@ -171,15 +171,12 @@ class JobFunction(Generic[P, R]):
             )
             for args, kwargs in calls
         ]
-        return self._enqueue("enqueue_many", (job_datas,), dispatch_options)
+        return call_queue(
+            self.get_queue(), "enqueue_many", (job_datas,), dispatch_options
+        )
 
     def _enqueue(self, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
-        queue = self.get_queue()
-        merged = self._merge(kwargs)
-        if isinstance(queue, CommitModeMixin):
-            return getattr(queue, method)(*args, **merged)
-        # A plain RQ queue does not know the on_commit options.
-        return dispatch(queue, method, args, merged)
+        return call_queue(self.get_queue(), method, args, self._merge(kwargs))
 
     def _merge(self, call_kwargs: dict[str, Any]) -> dict[str, Any]:
         merged = dict(call_kwargs)
@@ -193,6 +190,14 @@ class JobFunction(Generic[P, R]):
                 if merged.get(option) is None:
                     merged[option] = conf.get_job_default(queue.name, key)
         return merged
+
+
+def call_queue(queue: Queue, method: str, args: tuple, kwargs: dict) -> Any:
+    """Call ``queue.<method>``, honouring the on_commit options on any queue."""
+    if isinstance(queue, CommitModeMixin):
+        return getattr(queue, method)(*args, **kwargs)
+    # A plain RQ queue does not know the on_commit options.
+    return dispatch(queue, method, args, kwargs)
 
 
 def many_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,297 @@
+"""The enqueue fast path: cached queues, round trips and delay_many()."""
+
+import multiprocessing
+import threading
+
+import pytest
+import redis
+from django.db import connections, transaction
+from django.test import override_settings
+from rq import Queue
+from rq.job import JobStatus
+
+from django_rq_lite import get_queue
+from django_rq_lite.connections import reset_connections
+from django_rq_lite.decorators import (
+    UnimportableFunctionError,
+    _importable,
+    check_importable,
+    job,
+)
+from django_rq_lite.on_commit import PendingJob
+from tests.dashboard.helpers import run_burst_worker
+from tests.testapp.jobs import add, noop
+
+CALLS = 5
+
+
+class CountingConnection(redis.Connection):
+    """A redis-py connection that counts the requests it writes.
+
+    redis-py writes a single command, or a whole pipeline, with one
+    ``send_packed_command`` call and then reads the replies, so the count
+    is the number of round trips.
+    """
+
+    sent = 0
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def count_round_trips(action, calls=CALLS):
+    """Return the round trips that ``calls`` runs of ``action`` take."""
+    action()  # The first call also reads the server version.
+    CountingConnection.sent = 0
+    for _ in range(calls):
+        action()
+    return CountingConnection.sent
+
+
+@pytest.fixture
+def counted_queue(redis_url, settings):
+    """Configure the queue ``counted``, whose client counts round trips."""
+    settings.RQ_QUEUES = {
+        **settings.RQ_QUEUES,
+        "counted": {
+            "URL": redis_url,
+            "CONNECTION_KWARGS": {"connection_class": CountingConnection},
+        },
+    }
+    return get_queue("counted")
+
+
+@pytest.fixture
+def plain_rq_queue(redis_url):
+    """An RQ queue with no django-rq-lite class, counting round trips."""
+    client = redis.Redis.from_url(redis_url, connection_class=CountingConnection)
+    yield Queue("plain", connection=client)
+    client.close()
+
+
+def test_delay_round_trips_not_above_rq(counted_queue, plain_rq_queue):
+    counted_add = job("counted")(add)
+    ours = count_round_trips(lambda: counted_add.delay(1, 2))
+    rq = count_round_trips(lambda: plain_rq_queue.enqueue(add, 1, 2))
+    assert ours <= rq
+
+
+def test_delay_round_trips_below_rq(counted_queue, plain_rq_queue):
+    counted_add = job("counted")(add)
+    ours = count_round_trips(lambda: counted_add.delay(1, 2))
+    rq = count_round_trips(lambda: plain_rq_queue.enqueue(add, 1, 2))
+    assert ours < rq
+
+
+def test_delay_one_pipeline_writes_job(counted_queue):
+    enqueued = job("counted")(add).delay(2, 3)
+    assert counted_queue.job_ids == [enqueued.id]
+    fetched = counted_queue.fetch_job(enqueued.id)
+    assert fetched.args == (2, 3)
+    assert fetched.get_status() == JobStatus.QUEUED
+
+
+def test_delay_one_pipeline_registers_queue(counted_queue):
+    job("counted")(add).delay(2, 3)
+    names = [queue.name for queue in Queue.all(connection=counted_queue.connection)]
+    assert "counted" in names
+
+
+def test_delay_many_round_trips_not_above_rq(counted_queue, plain_rq_queue):
+    counted_add = job("counted")(add)
+    calls = [((i, i), {}) for i in range(20)]
+    ours = count_round_trips(lambda: counted_add.delay_many(calls))
+    datas = [Queue.prepare_data(add, args=(i, i)) for i in range(20)]
+    rq = count_round_trips(lambda: plain_rq_queue.enqueue_many(datas))
+    assert ours <= rq
+
+
+def test_depends_on_unfinished_deferred():
+    queue = get_queue()
+    first = queue.enqueue(add, 1, 2)
+    second = queue.enqueue(add, 3, 4, depends_on=first)
+    assert second.get_status() == JobStatus.DEFERRED
+    assert queue.job_ids == [first.id]
+
+
+def test_get_queue_cached():
+    assert get_queue("default") is get_queue("default")
+
+
+def test_get_queue_overrides_build_new():
+    assert get_queue("default", default_timeout=5) is not get_queue("default")
+
+
+def test_get_queue_override_settings_at_once(redis_url):
+    before = get_queue("low")
+    with override_settings(RQ_QUEUES={"low": {"URL": redis_url, "ASYNC": False}}):
+        assert get_queue("low") is not before
+        assert get_queue("low")._is_async is False
+    assert get_queue("low")._is_async is True
+
+
+def test_reset_connections_drops_queues():
+    before = get_queue("default")
+    reset_connections()
+    assert get_queue("default") is not before
+
+
+def test_result_ttl_default_follows_settings(redis_url):
+    assert get_queue("low").enqueue(add, 1, 1).result_ttl is None
+    low = {"URL": redis_url, "DEFAULT_RESULT_TTL": 77}
+    with override_settings(RQ_QUEUES={"low": low}):
+        assert get_queue("low").enqueue(add, 1, 1).result_ttl == 77
+    assert get_queue("low").enqueue(add, 1, 1).result_ttl is None
+
+
+@pytest.mark.django_db
+def test_commit_mode_follows_settings():
+    with override_settings(RQ={"COMMIT_MODE": "on_commit"}):
+        with transaction.atomic():
+            pending = job(add).delay(1, 2)
+        assert isinstance(pending, PendingJob)
+    assert not isinstance(job(add).delay(1, 2), PendingJob)
+
+
+def test_invalid_commit_mode_raises_each_call():
+    with override_settings(RQ={"COMMIT_MODE": "later"}):
+        for _ in range(2):
+            with pytest.raises(ValueError, match="COMMIT_MODE 'later'"):
+                job(add).delay(1, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_immediate_delay_opens_no_database():
+    connections["default"].close()
+    job(add).delay(1, 2)
+    assert connections["default"].connection is None
+
+
+def test_check_importable_remembers_function():
+    check_importable(add)
+    assert add in _importable
+
+
+def test_check_importable_lambda_raises_twice():
+    for _ in range(2):
+        with pytest.raises(UnimportableFunctionError):
+            check_importable(lambda: None)
+
+
+class SlotsCallable:
+    """A callable that cannot be weakly referenced."""
+
+    __slots__ = ()
+
+    def __call__(self):
+        return None
+
+
+def test_check_importable_no_weakref_passes():
+    callable_object = SlotsCallable()
+    check_importable(callable_object)
+    assert callable_object not in _importable
+
+
+def child_enqueue(result):
+    result.put(get_queue("default").enqueue(add, 5, 6).id)
+
+
+def test_cached_queue_after_fork():
+    queue = get_queue("default")
+    queue.enqueue(add, 1, 2)  # The parent's pool now holds a connection.
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=child_enqueue, args=(result,))
+    child.start()
+    child_job_id = result.get(timeout=30)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert child_job_id in queue.job_ids
+    assert queue.count == 2
+
+
+def test_cached_queue_across_threads():
+    delayed_add = job(add)
+
+    def enqueue_some():
+        for i in range(25):
+            delayed_add.delay(i, i)
+
+    threads = [threading.Thread(target=enqueue_some) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert get_queue().count == 100
+
+
+def test_delay_many_enqueues_each_call():
+    jobs = job(add).delay_many([((1, 2), {}), ((), {"x": 3, "y": 4})])
+    assert get_queue().job_ids == [jobs[0].id, jobs[1].id]
+    assert jobs[1].kwargs == {"x": 3, "y": 4}
+
+
+def test_delay_many_results():
+    jobs = job(add).delay_many([((i, 1), {}) for i in range(3)])
+    run_burst_worker()
+    assert [queued.return_value(refresh=True) for queued in jobs] == [1, 2, 3]
+
+
+def test_delay_many_settings_default():
+    jobs = job("high")(add).delay_many([((1, 2), {})])
+    assert jobs[0].result_ttl == 900
+    assert jobs[0].timeout == 60
+
+
+def test_delay_many_options_override():
+    jobs = job("high", result_ttl=5)(add).delay_many(
+        [((1, 2), {})], job_timeout=30, description="bulk add"
+    )
+    assert jobs[0].result_ttl == 5
+    assert jobs[0].timeout == 30
+    assert jobs[0].description == "bulk add"
+
+
+def test_delay_many_meta_per_job():
+    jobs = job(add).delay_many([((1, 2), {}), ((3, 4), {})], meta={"source": "x"})
+    jobs[0].meta["source"] = "changed"
+    assert jobs[1].meta == {"source": "x"}
+
+
+def test_delay_many_unknown_option_raises():
+    with pytest.raises(TypeError, match="unknown option\\(s\\) unique"):
+        job(add).delay_many([((1, 2), {})], unique=True)
+
+
+def test_delay_many_plain_queue(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    plain = Queue("plain", connection=client)
+    jobs = job(plain)(noop).delay_many([((), {})] * 3)
+    assert plain.count == 3
+    assert len(jobs) == 3
+    client.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delay_many_on_commit_waits(redis_url):
+    delayed_add = job(add, on_commit=True)
+    with transaction.atomic():
+        pending = delayed_add.delay_many([((1, 2), {}), ((3, 4), {})])
+        assert get_queue().count == 0
+    assert [handle.enqueued for handle in pending] == [True, True]
+    assert get_queue().job_ids == [handle.id for handle in pending]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delay_many_on_commit_rollback():
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        with transaction.atomic():
+            pending = job(add).delay_many([((1, 2), {})], on_commit=True)
+            raise Rollback
+    assert pending[0].enqueued is False
+    assert get_queue().count == 0
