@@ -264,3 +264,14 @@ CRON = [
     {"func": "tests.testapp.jobs.add", "args": [1, 2], "interval": 3600},
     {"func": "tests.testapp.jobs.add", "cron": "0 3 * * *", "name": "nightly-add"},
 ]
+
+
+# Helpers for the failed-job index tests.
+
+
+class PaymentDeclined(Exception):
+    """An exception class outside builtins, so tracebacks name its module."""
+
+
+def fail_with_payment_declined(reason="card expired"):
+    raise PaymentDeclined(reason)
