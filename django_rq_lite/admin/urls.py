@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.urls import URLPattern, path
 
-from . import actions, views
+from . import actions, periodic, views
 
 if TYPE_CHECKING:
     from .options import QueueAdmin
@@ -28,6 +28,11 @@ def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
         path("", wrap(views.queue_list), name=name("changelist")),
         path("workers/", wrap(views.worker_list), name=name("workers")),
         path("counts.json", wrap(views.queue_counts), name=name("counts")),
+        path(
+            "periodic-jobs/",
+            wrap(periodic.periodic_job_list),
+            name=name("periodic_jobs"),
+        ),
         path(
             "<str:queue_name>/jobs/<str:job_id>/",
             wrap(views.job_detail),
