@@ -10,9 +10,25 @@ import time
 from pathlib import Path
 
 import pytest
+import rq
+
+from django_rq_lite.fastworker.worker import supports_installed_rq
 
 REPO_DIR = Path(__file__).resolve().parents[2]
+FORKING_WORKER = "rq.worker.Worker"
 SIMPLE_WORKER = "rq.worker.SimpleWorker"
+FAST_WORKER = "django_rq_lite.fastworker.FastWorker"
+
+FAST_WORKER_MARKS = pytest.mark.skipif(
+    not supports_installed_rq(),
+    reason=f"FastWorker needs RQ 3 or newer; RQ {rq.__version__} is installed.",
+)
+# The worker classes that each parametrized test runs against, by test id.
+WORKER_CLASSES = [
+    pytest.param(FORKING_WORKER, id="forking"),
+    pytest.param(SIMPLE_WORKER, id="simple"),
+    pytest.param(FAST_WORKER, id="fast", marks=FAST_WORKER_MARKS),
+]
 
 
 class WorkerProcesses:
@@ -27,10 +43,10 @@ class WorkerProcesses:
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, *args: str, simple: bool = False) -> subprocess.Popen:
+    def start(self, *args: str, worker_class: str = FORKING_WORKER) -> subprocess.Popen:
+        """Start ``rqworker`` with ``args`` and the dotted path ``worker_class``."""
         command = [sys.executable, "-m", "django", "rqworker", *args]
-        if simple:
-            command += ["--worker-class", SIMPLE_WORKER]
+        command += ["--worker-class", worker_class]
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -50,9 +66,11 @@ class WorkerProcesses:
         self.processes.append(process)
         return process
 
-    def run_burst(self, *args: str, simple: bool = False, timeout: float = 60):
+    def run_burst(
+        self, *args: str, worker_class: str = FORKING_WORKER, timeout: float = 60
+    ):
         """Run a burst worker until the queues are empty; return its exit code."""
-        process = self.start("--burst", *args, simple=simple)
+        process = self.start("--burst", *args, worker_class=worker_class)
         return process.wait(timeout=timeout)
 
     def stop(self, process: subprocess.Popen, timeout: float = 15) -> int:

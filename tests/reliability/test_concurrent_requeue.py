@@ -10,6 +10,8 @@ from rq.registry import FailedJobRegistry
 from django_rq_lite import get_queue
 from tests.testapp import jobs
 
+from .helpers import SIMPLE_WORKER
+
 FAILED_JOBS = 300
 REQUESTS = 2
 # This test restarts no server, so it runs without an fsync per write.
@@ -33,7 +35,7 @@ def test_concurrent_requeue_all_runs_once(
     queued = [
         queue.enqueue(jobs.count_run, fail_first=True) for _ in range(FAILED_JOBS)
     ]
-    assert workers.run_burst(simple=True, timeout=120) == 0
+    assert workers.run_burst(worker_class=SIMPLE_WORKER, timeout=120) == 0
     assert failed.count == FAILED_JOBS
 
     url = reverse("admin:django_rq_lite_queue_requeue_all", args=["default"])
@@ -56,7 +58,7 @@ def test_concurrent_requeue_all_runs_once(
     assert len(set(queued_ids)) == FAILED_JOBS
     assert failed.count == 0
 
-    assert workers.run_burst(simple=True, timeout=120) == 0
+    assert workers.run_burst(worker_class=SIMPLE_WORKER, timeout=120) == 0
     runs = [int(redis_client.hget(jobs.RUN_COUNTS_KEY, job.id)) for job in queued]
     lost = sum(1 for count in runs if count < 2)
     twice = sum(1 for count in runs if count > 2)

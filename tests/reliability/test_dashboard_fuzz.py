@@ -18,6 +18,8 @@ from django_rq_lite import get_queue
 from django_rq_lite.models import Queue as QueueModel
 from tests.testapp import jobs
 
+from .helpers import SIMPLE_WORKER
+
 SEED = 20260105
 REQUESTS_PER_PATTERN = 60
 # 405 is the response to a GET on a URL that only takes POST.
@@ -141,7 +143,7 @@ def test_dashboard_fuzz_no_server_error(
     private_queues, workers, admin_user, reliability_stats
 ):
     seed_jobs()
-    assert workers.run_burst(simple=True) == 0
+    assert workers.run_burst(worker_class=SIMPLE_WORKER) == 0
     job_ids = get_queue("default").failed_job_registry.get_job_ids()
     client = Client(raise_request_exception=False)
     client.force_login(admin_user)

@@ -8,6 +8,8 @@ from rq.job import JobStatus
 from django_rq_lite import get_queue
 from tests.testapp import jobs
 
+from .helpers import WORKER_CLASSES
+
 TEN_MB = 10 * 1024 * 1024
 
 
@@ -27,11 +29,11 @@ def enqueue_faulty_jobs(queue):
     }
 
 
-@pytest.mark.parametrize("simple", [False, True], ids=["forking", "simple"])
-def test_faulty_jobs_worker_goes_on(queue, workers, reliability_stats, simple):
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_faulty_jobs_worker_goes_on(queue, workers, reliability_stats, worker_class):
     enqueued = enqueue_faulty_jobs(queue)
 
-    exit_code = workers.run_burst(simple=simple, timeout=60)
+    exit_code = workers.run_burst(worker_class=worker_class, timeout=60)
 
     assert exit_code == 0
     statuses = {name: job.get_status(refresh=True) for name, job in enqueued.items()}

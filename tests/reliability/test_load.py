@@ -12,7 +12,15 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from django_rq_lite import get_queue
 from tests.testapp import jobs
 
-from .helpers import REPO_DIR, wait_for, worker_log
+from .helpers import (
+    FAST_WORKER,
+    FAST_WORKER_MARKS,
+    FORKING_WORKER,
+    REPO_DIR,
+    SIMPLE_WORKER,
+    wait_for,
+    worker_log,
+)
 from .producer import ENQUEUED_KEY, FAILING_KEY
 
 PRODUCERS = 4
@@ -70,11 +78,14 @@ def finished_count(queue):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "simple,total",
+    "worker_class,total",
     # A forking worker forks once per job, which is several times slower,
     # so it gets fewer jobs to keep the run short.
-    [(True, TOTAL_JOBS), (False, TOTAL_JOBS // 20)],
-    ids=["simple", "forking"],
+    [
+        pytest.param(SIMPLE_WORKER, TOTAL_JOBS, id="simple"),
+        pytest.param(FORKING_WORKER, TOTAL_JOBS // 20, id="forking"),
+        pytest.param(FAST_WORKER, TOTAL_JOBS, id="fast", marks=FAST_WORKER_MARKS),
+    ],
 )
 def test_load_every_job_runs_once(
     private_queues,
@@ -82,11 +93,11 @@ def test_load_every_job_runs_once(
     redis_client,
     workers,
     reliability_stats,
-    simple,
+    worker_class,
     total,
 ):
     queue = get_queue("default")
-    processes = [workers.start(simple=simple) for _ in range(WORKERS)]
+    processes = [workers.start(worker_class=worker_class) for _ in range(WORKERS)]
     started = time.monotonic()
 
     wait_for_producers(start_producers(redis_server.url, fail_every=0, total=total))
@@ -121,7 +132,7 @@ def test_load_failures_requeued_from_view(
     queue = get_queue("default")
     failed = FailedJobRegistry(queue=queue)
     requeue_url = reverse("admin:django_rq_lite_queue_requeue_all", args=["default"])
-    processes = [workers.start(simple=True) for _ in range(WORKERS)]
+    processes = [workers.start(worker_class=SIMPLE_WORKER) for _ in range(WORKERS)]
 
     producers = start_producers(redis_server.url, fail_every=FAIL_EVERY)
     # Requeue from the dashboard while producers enqueue and workers run,

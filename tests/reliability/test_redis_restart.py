@@ -9,7 +9,7 @@ from rq.job import JobStatus
 from django_rq_lite import get_queue
 from tests.testapp import jobs
 
-from .helpers import wait_for, worker_log
+from .helpers import WORKER_CLASSES, wait_for, worker_log
 
 QUEUED_JOBS = 20
 
@@ -41,12 +41,12 @@ def wait_until_finished(queued, timeout, worker):
     )
 
 
-@pytest.mark.parametrize("simple", [False, True], ids=["forking", "simple"])
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_restart_idle_worker_reconnects(
-    private_queues, redis_server, redis_client, workers, reliability_stats, simple
+    private_queues, redis_server, redis_client, workers, reliability_stats, worker_class
 ):
     queue = get_queue("default")
-    worker = workers.start(simple=simple)
+    worker = workers.start(worker_class=worker_class)
     wait_for(lambda: is_listening(redis_client), 30, "the worker did not start")
 
     redis_server.restart()
@@ -60,7 +60,7 @@ def test_restart_idle_worker_reconnects(
     assert worker.poll() is None
 
 
-@pytest.mark.parametrize("simple", [False, True], ids=["forking", "simple"])
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
 def test_restart_during_job_loses_nothing(
     private_queues,
@@ -69,14 +69,14 @@ def test_restart_during_job_loses_nothing(
     workers,
     tmp_path,
     reliability_stats,
-    simple,
+    worker_class,
     crash,
 ):
     queue = get_queue("default")
     flag = tmp_path / "release"
     running = queue.enqueue(jobs.wait_for_file_then_count, str(flag))
     queued = [queue.enqueue(jobs.add, i, 1) for i in range(QUEUED_JOBS)]
-    worker = workers.start(simple=simple)
+    worker = workers.start(worker_class=worker_class)
     wait_for(
         lambda: redis_client.hget(jobs.RUN_COUNTS_KEY, running.id),
         timeout=30,

@@ -12,7 +12,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from django_rq_lite import get_queue
 from tests.testapp import jobs
 
-from .helpers import wait_for
+from .helpers import WORKER_CLASSES, wait_for
 
 
 def expire_started_entries(redis_client, registry):
@@ -25,16 +25,22 @@ def expire_started_entries(redis_client, registry):
         redis_client.zadd(registry.key, {member: 1})
 
 
-@pytest.mark.parametrize("simple", [False, True], ids=["forking", "simple"])
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 @pytest.mark.parametrize("cleanup", ["explicit", "worker_maintenance"])
 def test_killed_job_failed_then_requeued(
-    private_queues, redis_client, workers, tmp_path, reliability_stats, simple, cleanup
+    private_queues,
+    redis_client,
+    workers,
+    tmp_path,
+    reliability_stats,
+    worker_class,
+    cleanup,
 ):
     queue = get_queue("default")
     flag = tmp_path / "release"
     killed = queue.enqueue(jobs.wait_for_file_then_count, str(flag))
     following = queue.enqueue(jobs.add, 1, 2)
-    worker = workers.start(simple=simple)
+    worker = workers.start(worker_class=worker_class)
     wait_for(
         lambda: redis_client.hget(jobs.RUN_COUNTS_KEY, killed.id),
         timeout=30,
@@ -62,7 +68,7 @@ def test_killed_job_failed_then_requeued(
         started.cleanup(timestamp=time.time() + 3600)
     else:
         expire_started_entries(redis_client, started)
-        assert workers.run_burst(simple=simple) == 0
+        assert workers.run_burst(worker_class=worker_class) == 0
         assert following.get_status(refresh=True) == JobStatus.FINISHED
 
     assert started.count == 0
@@ -70,7 +76,7 @@ def test_killed_job_failed_then_requeued(
     assert "AbandonedJobError" in killed.latest_result().exc_string
 
     FailedJobRegistry(queue=queue).requeue(killed.id)
-    assert workers.run_burst(simple=simple) == 0
+    assert workers.run_burst(worker_class=worker_class) == 0
 
     reliability_stats.record(jobs_run=3)
     assert killed.get_status(refresh=True) == JobStatus.FINISHED
