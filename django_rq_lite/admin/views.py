@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from rq import Queue
 
 from ..conf import QueueNotFound, get_queue_names
+from ..dashboard import filters as job_filters
 from ..dashboard.actions import LIST_ACTIONS
 from ..dashboard.filters import IndexedJobIdList, JobFilter
 from ..dashboard.index import get_filter_choices
@@ -152,7 +153,10 @@ def make_job_ids(queue: Queue, list_name: str, query: dict):
         return SearchResult(job_list, query["search"])
     if query["job_filter"] and list_name == FAILED:
         return IndexedJobIdList(
-            queue, query["job_filter"], descending=query["descending"]
+            queue,
+            query["job_filter"],
+            descending=query["descending"],
+            max_index=job_filters.MAX_INDEX_PER_REQUEST,
         )
     return job_list
 
