@@ -13,7 +13,13 @@ from rq.job import Job
 from . import conf
 from .connections import get_connection
 from .exceptions import enqueue_errors
-from .on_commit import CommitModeMixin, clear_commit_mode_cache, is_mode_decided
+from .on_commit import (
+    ON_COMMIT_KEY,
+    USING_KEY,
+    CommitModeMixin,
+    clear_commit_mode_cache,
+    is_mode_decided,
+)
 
 # Per-process caches of what settings decide, emptied by clear_queue_cache()
 # whenever RQ_QUEUES, RQ, CACHES or BASE_DIR change (see reset_connections).
@@ -107,13 +113,86 @@ class SettingsDefaultsMixin(CommitModeMixin):
             pipe.execute()
         return job
 
-    def enqueue_many(self, *args: Any, **kwargs: Any) -> list[Job]:
+    def enqueue_many(self, job_datas: Any, *args: Any, **kwargs: Any) -> list[Job]:
         with enqueue_errors(self):
-            return super().enqueue_many(*args, **kwargs)
+            if self._fits_one_write(args, kwargs):
+                job_datas = list(job_datas)
+                if not any(data.depends_on for data in job_datas):
+                    return self._enqueue_many_in_one_write(job_datas)
+            return super().enqueue_many(job_datas, *args, **kwargs)
+
+    def _fits_one_write(self, args: tuple, kwargs: dict[str, Any]) -> bool:
+        # Only a call that gives no pipeline and no group, on an async queue
+        # whose commit mode is decided; the on_commit options left in
+        # kwargs are spent by then.
+        extra = [
+            value
+            for key, value in kwargs.items()
+            if key not in (ON_COMMIT_KEY, USING_KEY) and value is not None
+        ]
+        return not args and not extra and self._is_async and is_mode_decided()
+
+    def _enqueue_many_in_one_write(self, job_datas: list) -> list[Job]:
+        """Write jobs without dependencies as RQ's ``enqueue_many`` does, leaner.
+
+        RQ 3.0 writes each job with a status HSET, a job HSET, an EXPIRE when
+        it has a TTL and an RPUSH, and logs twice per job. The job HSET holds
+        the status too, so this writes that HSET and the EXPIRE per job and
+        one RPUSH (and one LPUSH for ``at_front``) for all ids, which leaves
+        the same keys and queue order in Redis, in one transaction.
+        """
+        seen_ids = set()
+        for data in job_datas:
+            if data.job_id is None:
+                continue
+            if data.job_id in seen_ids:
+                raise ValueError(
+                    f"Job id {data.job_id!r} appears more than once in one "
+                    "enqueue_many() call. Give each job its own id."
+                )
+            seen_ids.add(data.job_id)
+        jobs = [self.create_job(**job_data_options(data)) for data in job_datas]
+        back_ids = []
+        front_ids = []
+        with self.connection.pipeline() as pipe:
+            pipe.sadd(self.redis_queues_keys, self.key)
+            for job, data in zip(jobs, job_datas, strict=True):
+                self._prepare_for_queue(job)
+                job.save(pipeline=pipe)
+                job.cleanup(ttl=job.ttl, pipeline=pipe)
+                (front_ids if data.at_front else back_ids).append(job.id)
+            if back_ids:
+                pipe.rpush(self.key, *back_ids)
+            if front_ids:
+                pipe.lpush(self.key, *front_ids)
+            pipe.execute()
+        return jobs
 
     def schedule_job(self, *args: Any, **kwargs: Any) -> Job:
         with enqueue_errors(self):
             return super().schedule_job(*args, **kwargs)
+
+
+def job_data_options(data: Any) -> dict[str, Any]:
+    """Return ``create_job()`` arguments for one RQ ``EnqueueData`` entry."""
+    return {
+        "func": data.func,
+        "args": data.args,
+        "kwargs": data.kwargs,
+        "timeout": data.timeout,
+        "result_ttl": data.result_ttl,
+        "ttl": data.ttl,
+        "failure_ttl": data.failure_ttl,
+        "description": data.description,
+        "job_id": data.job_id,
+        "meta": data.meta,
+        "retry": data.retry,
+        "repeat": data.repeat,
+        "on_success": data.on_success,
+        "on_failure": data.on_failure,
+        "on_stopped": data.on_stopped,
+        "webhooks": data.webhooks,
+    }
 
 
 @functools.cache

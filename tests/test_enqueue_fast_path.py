@@ -295,3 +295,68 @@ def test_delay_many_on_commit_rollback():
             raise Rollback
     assert pending[0].enqueued is False
     assert get_queue().count == 0
+
+
+def test_enqueue_many_order_with_at_front():
+    queue = get_queue()
+    datas = [
+        Queue.prepare_data(add, args=(1, 1), job_id="back-1"),
+        Queue.prepare_data(add, args=(2, 2), job_id="front-1", at_front=True),
+        Queue.prepare_data(add, args=(3, 3), job_id="back-2"),
+        Queue.prepare_data(add, args=(4, 4), job_id="front-2", at_front=True),
+    ]
+    queue.enqueue_many(datas)
+    assert queue.job_ids == ["front-2", "front-1", "back-1", "back-2"]
+
+
+def test_enqueue_many_same_hash_as_rq(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    queue = get_queue()
+    queue.enqueue_many([Queue.prepare_data(add, args=(1, 2), job_id="ours")])
+    Queue("default", connection=client).enqueue_many(
+        [Queue.prepare_data(add, args=(1, 2), job_id="rq")]
+    )
+    ours = client.hgetall("rq:job:ours")
+    theirs = client.hgetall("rq:job:rq")
+    client.close()
+    assert sorted(ours) == sorted(theirs)
+    assert ours[b"status"] == theirs[b"status"]
+
+
+def test_enqueue_many_ttl_expires_job(redis_url):
+    queue = get_queue()
+    jobs = queue.enqueue_many([Queue.prepare_data(add, args=(1, 2), ttl=300)])
+    ttl = queue.connection.ttl(jobs[0].key)
+    assert 0 < ttl <= 300
+
+
+def test_enqueue_many_registers_queue():
+    queue = get_queue("low")
+    queue.enqueue_many([Queue.prepare_data(add, args=(1, 2))])
+    assert "low" in [known.name for known in Queue.all(connection=queue.connection)]
+
+
+def test_enqueue_many_duplicate_id_raises():
+    datas = [Queue.prepare_data(add, job_id="same") for _ in range(2)]
+    with pytest.raises(ValueError, match="'same' appears more than once"):
+        get_queue().enqueue_many(datas)
+    assert get_queue().count == 0
+
+
+def test_enqueue_many_depends_on_deferred():
+    queue = get_queue()
+    first = queue.enqueue(add, 1, 2)
+    jobs = queue.enqueue_many([Queue.prepare_data(add, args=(3, 4), depends_on=first)])
+    assert jobs[0].get_status() == JobStatus.DEFERRED
+    assert queue.job_ids == [first.id]
+
+
+def test_enqueue_many_group_id_kept():
+    jobs = get_queue().enqueue_many([Queue.prepare_data(add)], group_id="batch")
+    assert jobs[0].group_id == "batch"
+
+
+def test_enqueue_many_one_shot_iterable():
+    datas = (Queue.prepare_data(add, args=(i, i)) for i in range(3))
+    assert len(get_queue().enqueue_many(datas)) == 3
+    assert get_queue().count == 3
