@@ -148,11 +148,12 @@ class JobFunction(Generic[P, R]):
     ) -> list:
         """Enqueue one job per ``(args, kwargs)`` pair of ``calls`` at once.
 
-        RQ's ``Queue.enqueue_many`` writes all jobs in one Redis pipeline.
-        ``options`` apply to every job and take RQ's names (``job_timeout``,
-        ``result_ttl``, ``ttl``, ``meta``, ``at_front``...), plus
-        ``on_commit`` and ``on_commit_using``. Return the RQ jobs, or a
-        ``PendingJob`` per job when the queue's mode is ``on_commit``.
+        The queue's ``enqueue_many()`` writes the jobs in one Redis pipeline
+        (jobs that depend on unfinished jobs take more). ``options`` apply
+        to every job and take RQ's names (``job_timeout``, ``result_ttl``,
+        ``ttl``, ``meta``, ``at_front``...), plus ``on_commit`` and
+        ``on_commit_using``. Return the RQ jobs, or a ``PendingJob`` per job
+        when the queue's mode is ``on_commit``.
         """
         merged = self._merge(options)
         dispatch_options = {

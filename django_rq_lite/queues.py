@@ -91,12 +91,13 @@ class SettingsDefaultsMixin(CommitModeMixin):
             return super().enqueue_call(*args, **kwargs)
 
     def _fits_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> bool:
-        # RQ's enqueue_call() without a pipeline executes two: one adds the
-        # queue to the set of queues, the next writes and pushes the job.
+        # Without a pipeline, RQ 3.0's enqueue_call() executes two: one adds
+        # the queue to the set of queues, the next writes and pushes the job.
         # Given a pipeline, it queues both on it, so one round trip does.
         # Dependencies (WATCH), rate limits, unique ids and inline queues
-        # read from Redis or reject a pipeline, so they keep RQ's path, as
-        # does a call whose commit mode is not decided yet.
+        # read from Redis or reject a pipeline, so they keep RQ's path.
+        # So do calls whose commit mode is not decided yet, and calls that
+        # pass options after func, args and kwargs by position.
         return (
             len(args) <= 3
             and self._is_async
@@ -122,9 +123,9 @@ class SettingsDefaultsMixin(CommitModeMixin):
             return super().enqueue_many(job_datas, *args, **kwargs)
 
     def _fits_one_write(self, args: tuple, kwargs: dict[str, Any]) -> bool:
-        # Only a call that gives no pipeline and no group, on an async queue
-        # whose commit mode is decided; the on_commit options left in
-        # kwargs are spent by then.
+        # Only a call without a pipeline or a group, on an async queue whose
+        # commit mode is decided. Any on_commit options left in kwargs were
+        # already applied, so they are ignored here.
         extra = [
             value
             for key, value in kwargs.items()
@@ -136,10 +137,10 @@ class SettingsDefaultsMixin(CommitModeMixin):
         """Write jobs without dependencies as RQ's ``enqueue_many`` does, leaner.
 
         RQ 3.0 writes each job with a status HSET, a job HSET, an EXPIRE when
-        it has a TTL and an RPUSH, and logs twice per job. The job HSET holds
-        the status too, so this writes that HSET and the EXPIRE per job and
-        one RPUSH (and one LPUSH for ``at_front``) for all ids, which leaves
-        the same keys and queue order in Redis, in one transaction.
+        it has a TTL and an RPUSH, and logs twice per job. The job HSET
+        contains the status too. So this sends that HSET and the EXPIRE per
+        job, then one RPUSH (and one LPUSH for ``at_front``) for all ids, in
+        one transaction. Redis ends with the same keys and queue order.
         """
         seen_ids = set()
         for data in job_datas:
@@ -157,6 +158,8 @@ class SettingsDefaultsMixin(CommitModeMixin):
         with self.connection.pipeline() as pipe:
             pipe.sadd(self.redis_queues_keys, self.key)
             for job, data in zip(jobs, job_datas, strict=True):
+                # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
+                # it on its own enqueue path. An RQ upgrade must keep it.
                 self._prepare_for_queue(job)
                 job.save(pipeline=pipe)
                 job.cleanup(ttl=job.ttl, pipeline=pipe)

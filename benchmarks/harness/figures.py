@@ -85,7 +85,7 @@ def measure_enqueue(bench: Bench) -> None:
     delay = bench.figure("delay", f"`.delay()`, {count:,} calls", "jobs/s", True)
     bulk = bench.figure("bulk", f"bulk enqueue, {count:,} jobs", "jobs/s", True)
     bulk.notes.update(
-        lite="RQ `Queue.enqueue_many` on our queue",
+        lite="`JobFunction.delay_many` (one pipeline)",
         djrq="RQ `Queue.enqueue_many`",
         celery="`group(...).apply_async()`",
     )
