@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import Any
 
 from rq.executions import Execution
 from rq.job import Job, JobStatus
+from rq.suspension import is_suspended
 from rq.timeouts import BaseTimeoutException
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -20,12 +22,19 @@ except ImportError:
         return None
 
 
+# Bytes of the shared buffer that holds the id of the horse's running job.
+JOB_ID_BYTES = 256
+
+
 class HorseMixin:
     """Methods that run in FastWorker's long-lived horse.
 
     The horse is a fork of the worker, so it has a copy of the worker
-    object. It receives job messages on a pipe, runs each job with RQ's
-    ``perform_job()`` and replies with whether it retires.
+    object. It receives job messages on a pipe and runs each job with RQ's
+    ``perform_job()``. For ``chain_seconds`` after a message, it then
+    dequeues and runs jobs itself, and tells the worker of each job it
+    starts, without waiting for an answer. When the queues are empty, the
+    time is up, or the worker stops, it replies with whether it retires.
     """
 
     def _run_horse(self, channel: Any) -> None:
@@ -36,21 +45,14 @@ class HorseMixin:
         self._horse_pid = 0
         self.executions.clear()
         exit_code = 0
-        jobs_done = 0
+        self._horse_jobs_done = 0
         try:
             while True:
                 try:
                     message = channel.recv()
                 except EOFError:
                     break
-                self._perform_message(message)
-                jobs_done += 1
-                retire = self._job_timed_out or (
-                    self.max_jobs_per_horse is not None
-                    and jobs_done >= self.max_jobs_per_horse
-                )
-                channel.send({"retire": retire})
-                if retire:
+                if self._run_chain(channel, message):
                     break
         except BaseException:
             self.log.exception("Horse %s: unexpected error, exiting", os.getpid())
@@ -58,6 +60,62 @@ class HorseMixin:
         finally:
             self.close_horse_resources()
         os._exit(exit_code)
+
+    def _run_chain(self, channel: Any, message: dict) -> bool:
+        """Run the job in ``message``, then the jobs this horse dequeues.
+
+        Return whether the horse retires.
+        """
+        deadline = time.monotonic() + message["chain_seconds"]
+        self._perform_message(message)
+        while True:
+            self._horse_jobs_done += 1
+            retire = self._job_timed_out or (
+                self.max_jobs_per_horse is not None
+                and self._horse_jobs_done >= self.max_jobs_per_horse
+            )
+            following = None
+            if not retire and time.monotonic() < deadline:
+                following = self._start_following_job()
+            if following is None:
+                channel.send({"retire": retire, "next": None})
+                return retire
+            job, queue, execution = following
+            channel.send({"retire": False, "next": describe_job(job, execution)})
+            self._run_job(job, queue, execution)
+
+    def _start_following_job(self) -> tuple[Job, Any, Execution] | None:
+        """Dequeue a job without waiting and write its start, or return None."""
+        if self._chain_stop.value or self._suspended_now():
+            return None
+        try:
+            result = self.queue_class.dequeue_any(
+                self._ordered_queues,
+                None,
+                connection=self.connection,
+                job_class=self.job_class,
+                serializer=self.serializer,
+                death_penalty_class=self.death_penalty_class,
+            )
+            if result is None:
+                return None
+            job, queue = result
+            self.reorder_queues(reference_queue=queue)
+            job.redis_server_version = self.get_redis_server_version()
+            self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
+            execution, _ = self._start_execution(job, queue, read_hash=False)
+        except Exception:
+            # The worker's loop retries Redis with its back-off.
+            self.log.exception("Horse %s: could not dequeue a job", os.getpid())
+            return None
+        return job, queue, execution
+
+    def _suspended_now(self) -> bool:
+        # As in the worker, the flag is read at most once a second.
+        if time.monotonic() - self._suspension_checked_at < 1.0:
+            return False
+        self._suspension_checked_at = time.monotonic()
+        return bool(is_suspended(self.connection, self))
 
     def _perform_message(self, message: dict) -> None:
         job = self.job_class(
@@ -74,12 +132,19 @@ class HorseMixin:
         )
         execution.created_at = message["execution_created_at"]
         execution._job = job
+        self._run_job(job, queue, execution)
+
+    def _run_job(self, job: Job, queue: Any, execution: Execution) -> None:
         self.executions.clear()
         self.executions[execution.id] = execution
         os.environ["RQ_JOB_ID"] = job.id
+        self._running_job.value = job.id.encode()[: JOB_ID_BYTES - 1]
         self._prepared_job_id = job.id
         self._job_timed_out = False
-        self.perform_job(job, queue, execution)
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self._running_job.value = b""
 
     def _queue_named(self, name: str) -> Any:
         for queue in self.queues:
@@ -185,3 +250,14 @@ class HorseMixin:
         from django.db import connections
 
         connections.close_all()
+
+
+def describe_job(job: Job, execution: Execution) -> dict:
+    """Return what the worker needs to monitor ``job``, for the pipe."""
+    return {
+        "job_id": job.id,
+        "queue_name": job.origin,
+        "timeout": job.timeout,
+        "execution_id": execution.id,
+        "execution_created_at": execution.created_at,
+    }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import signal
 import time
-from multiprocessing import Pipe
+from multiprocessing import Pipe, RawArray, RawValue
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -18,7 +19,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from .horse import HorseMixin
+from .horse import JOB_ID_BYTES, HorseMixin
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -27,6 +28,11 @@ WRITE_COALESCE_SECONDS = 1.0
 
 # Seconds a horse has to exit after the worker closes its pipe.
 HORSE_EXIT_TIMEOUT = 5.0
+
+# Seconds during which a horse dequeues and runs jobs itself after the worker
+# hands it one. The worker's loop, with its maintenance, runs between two
+# hand-offs.
+CHAIN_SECONDS = 1.0
 
 
 def supports_installed_rq() -> bool:
@@ -76,6 +82,37 @@ class FastWorker(HorseMixin, Worker):
         self._heartbeat_written_at = float("-inf")
         self._heartbeat_written_ttl = 0
         self._suspension_checked_at = float("-inf")
+        self._chain_jobs = True
+        self._chain_stop: Any = None
+        self._running_job: Any = None
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        # With max_jobs, RQ's loop counts each job, so the horse runs only
+        # the jobs that the worker hands it.
+        arguments = inspect.signature(Worker.work).bind(self, *args, **kwargs)
+        self._chain_jobs = arguments.arguments.get("max_jobs") is None
+        return super().work(*args, **kwargs)
+
+    def handle_warm_shutdown_request(self) -> None:
+        super().handle_warm_shutdown_request()
+        if self._chain_stop is not None:
+            # The horse finishes its job and takes no other.
+            self._chain_stop.value = 1
+
+    def get_current_job_id(self) -> str | None:
+        """Return the id of the horse's running job, as the horse wrote it.
+
+        The horse dequeues jobs itself, so the worker's own record can be a
+        job behind. A stop command for a job that already ended is ignored.
+        """
+        job_id = super().get_current_job_id()
+        if job_id is None or self._in_fast_horse or self._running_job is None:
+            return job_id
+        running = self._running_job.value
+        if len(running) >= JOB_ID_BYTES - 1:
+            # Too long for the buffer: trust the worker's record.
+            return job_id
+        return running.decode(errors="replace") or None
 
     # Writes that the worker loop repeats.
 
@@ -132,7 +169,9 @@ class FastWorker(HorseMixin, Worker):
             "execution_id": execution.id,
             "execution_created_at": execution.created_at,
             "redis_server_version": job.redis_server_version,
+            "chain_seconds": self._chain_seconds(),
         }
+        self._running_job.value = job.id.encode()[: JOB_ID_BYTES - 1]
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = job.id
         self._horse_pid = self._horse_process_pid
@@ -149,15 +188,24 @@ class FastWorker(HorseMixin, Worker):
         self.procline(f"Job {job.id} in horse {self._horse_process_pid}")
         self._monitor_horse(job, queue, execution)
 
-    def _start_execution(self, job: Job, queue: Any) -> tuple[Execution, dict]:
-        """Write the start of ``job`` in one transaction and return its hash.
+    def _chain_seconds(self) -> float:
+        if self._chain_jobs and not self._stop_requested:
+            return CHAIN_SECONDS
+        return 0.0
+
+    def _start_execution(
+        self, job: Job, queue: Any, read_hash: bool = True
+    ) -> tuple[Execution, dict | None]:
+        """Write the start of ``job`` in one round trip and return its hash.
 
         This combines RQ's ``prepare_execution()``, which the worker runs,
         with ``prepare_job_execution()``, which RQ's horse runs, so the horse
-        skips the latter.
+        skips the latter. RQ writes them in two round trips, so the two
+        halves are not atomic there either; a pipeline without MULTI saves
+        Redis and redis-py a reply per command.
         """
         heartbeat_ttl = self.get_heartbeat_ttl(job)
-        with self.connection.pipeline() as pipeline:
+        with self.connection.pipeline(transaction=False) as pipeline:
             execution = Execution.create(
                 job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
             )
@@ -169,16 +217,21 @@ class FastWorker(HorseMixin, Worker):
             pipeline.persist(job.key)
             if len(self.queues) == 1:
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
-            pipeline.hgetall(job.key)
+            if read_hash:
+                pipeline.hgetall(job.key)
             results = pipeline.execute()
         self._state_written_at = time.monotonic()
         self._note_heartbeat(heartbeat_ttl)
-        return execution, results[-1]
+        return execution, results[-1] if read_hash else None
 
     def _ensure_horse(self) -> None:
         if self._horse_process_pid and self._reap_horse(block=False) is None:
             return
         parent_end, horse_end = Pipe()
+        # Shared with the horse: a flag that stops it from taking more jobs,
+        # and the id of the job it runs.
+        self._chain_stop = RawValue("b", int(self._stop_requested))
+        self._running_job = RawArray("c", JOB_ID_BYTES)
         pid = os.fork()
         if pid == 0:
             parent_end.close()
@@ -199,6 +252,9 @@ class FastWorker(HorseMixin, Worker):
                 reply = self._receive_reply()
                 if reply is None:
                     break
+                if reply["next"] is not None:
+                    job, queue, execution = self._follow_job(reply["next"], execution)
+                    reply = None
                 continue
             if not self._horse_alive():
                 break
@@ -218,6 +274,29 @@ class FastWorker(HorseMixin, Worker):
             return
         status = self._reap_horse(block=True)
         self._fail_lost_job(job, queue, execution, status)
+
+    def _follow_job(
+        self, message: dict, previous: Execution
+    ) -> tuple[Job, Any, Execution]:
+        """Monitor the job that the horse dequeued itself, as ``message`` says."""
+        self.executions.pop(previous.id, None)
+        job = self.job_class(
+            message["job_id"], connection=self.connection, serializer=self.serializer
+        )
+        job.timeout = message["timeout"]
+        job.origin = message["queue_name"]
+        job.started_at = now()
+        execution = Execution(
+            message["execution_id"],
+            job.id,
+            connection=self.connection,
+            worker_name=self.name,
+        )
+        execution.created_at = message["execution_created_at"]
+        execution._job = job
+        self.executions[execution.id] = execution
+        os.environ["RQ_JOB_ID"] = job.id
+        return job, self._queue_named(message["queue_name"]), execution
 
     def _wait_objects(self) -> list:
         objects = [self._channel]
@@ -248,7 +327,9 @@ class FastWorker(HorseMixin, Worker):
         """Fail ``job`` after its horse exited without a reply, as RQ's worker does."""
         self.set_state(WorkerStatus.IDLE)
         try:
-            job_status = job.get_status()
+            # A job that the horse dequeued is known here only by its id.
+            job.refresh()
+            job_status = job.get_status(refresh=False)
         except Exception:
             # The job finished and its hash expired, or it was deleted.
             return
@@ -296,6 +377,8 @@ class FastWorker(HorseMixin, Worker):
         self._channel = None
         self._horse_pidfd = None
         self._horse_process_pid = 0
+        self._chain_stop = None
+        self._running_job = None
 
     def _stop_horse(self) -> None:
         """Close the idle horse's pipe, so it exits, and kill it if it does not."""
