@@ -22,7 +22,7 @@ except ImportError:
         return None
 
 
-# Bytes of the shared buffer that holds the id of the horse's running job.
+# Size in bytes of the shared buffer that contains the horse's running job id.
 JOB_ID_BYTES = 256
 
 
@@ -32,9 +32,9 @@ class HorseMixin:
     The horse is a fork of the worker, so it has a copy of the worker
     object. It receives job messages on a pipe and runs each job with RQ's
     ``perform_job()``. For ``chain_seconds`` after a message, it then
-    dequeues and runs jobs itself, and tells the worker of each job it
-    starts, without waiting for an answer. When the queues are empty, the
-    time is up, or the worker stops, it replies with whether it retires.
+    dequeues and runs jobs itself, and sends the worker a message for each
+    job it starts without waiting for a reply. When the queues are empty,
+    the time is up, or the worker stops, it replies with whether it retires.
     """
 
     def _run_horse(self, channel: Any) -> None:
@@ -100,13 +100,15 @@ class HorseMixin:
             if result is None:
                 return None
             job, queue = result
+            # NOTE: this reorders the horse's copy of the queues only, so with
+            # round-robin or random dequeueing the worker starts from its own.
             self.reorder_queues(reference_queue=queue)
             job.redis_server_version = self.get_redis_server_version()
             self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
             execution, _ = self._start_execution(job, queue, read_hash=False)
         except Exception:
             # The worker's loop retries Redis with its back-off.
-            self.log.exception("Horse %s: could not dequeue a job", os.getpid())
+            self.log.exception("Horse %s: failed to dequeue a job", os.getpid())
             return None
         return job, queue, execution
 

@@ -44,16 +44,18 @@ class FastWorker(HorseMixin, Worker):
     """An RQ worker that runs jobs in a long-lived work-horse process.
 
     RQ's ``Worker`` forks a horse for every job. This worker forks one horse
-    and sends it job after job over a pipe. The horse runs each job with
-    RQ's ``perform_job()``, so timeouts, results, retries and callbacks
-    behave as with RQ's worker. The worker forks a new horse after a crash,
-    after a job is stopped or killed, after a job timeout, and after
-    ``max_jobs_per_horse`` jobs. Jobs in one horse share its memory, so
-    state that a job leaves in modules stays until the horse is replaced.
+    and hands it a job over a pipe. For up to ``CHAIN_SECONDS`` after a
+    hand-off, the horse then dequeues and runs the next jobs itself. The
+    horse runs each job with RQ's ``perform_job()``, so timeouts, results,
+    retries and callbacks behave as with RQ's worker. The worker forks a new
+    horse after a crash, after a job is stopped or killed, after a job
+    timeout, and after ``max_jobs_per_horse`` jobs. Jobs in one horse share
+    its memory, so state that a job leaves in modules stays until the horse
+    is replaced.
 
-    The worker writes the start of a job in one pipelined transaction, and
-    the horse writes the worker's idle state and heartbeat in the same
-    transaction as the job's result.
+    The start of a job is written in one round trip, and the horse writes
+    the worker's idle state and heartbeat in the same transaction as the
+    job's result.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class FastWorker(HorseMixin, Worker):
 
         The horse dequeues jobs itself, so the worker's own record can be a
         job behind. A stop command for a job that already ended is ignored.
+        NOTE: RQ's stop by execution id still reads the worker's record.
         """
         job_id = super().get_current_job_id()
         if job_id is None or self._in_fast_horse or self._running_job is None:
@@ -200,9 +203,8 @@ class FastWorker(HorseMixin, Worker):
 
         This combines RQ's ``prepare_execution()``, which the worker runs,
         with ``prepare_job_execution()``, which RQ's horse runs, so the horse
-        skips the latter. RQ writes them in two round trips, so the two
-        halves are not atomic there either; a pipeline without MULTI saves
-        Redis and redis-py a reply per command.
+        skips the latter. RQ writes them in two round trips, so they are not
+        atomic there either. A pipeline without MULTI saves a reply per command.
         """
         heartbeat_ttl = self.get_heartbeat_ttl(job)
         with self.connection.pipeline(transaction=False) as pipeline:
@@ -278,7 +280,7 @@ class FastWorker(HorseMixin, Worker):
     def _follow_job(
         self, message: dict, previous: Execution
     ) -> tuple[Job, Any, Execution]:
-        """Monitor the job that the horse dequeued itself, as ``message`` says."""
+        """Monitor the job that the horse dequeued itself, described by ``message``."""
         self.executions.pop(previous.id, None)
         job = self.job_class(
             message["job_id"], connection=self.connection, serializer=self.serializer
