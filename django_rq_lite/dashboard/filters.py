@@ -75,43 +75,39 @@ MAX_INDEX_PER_REQUEST = 5000
 QUERY_KEY_TTL = 60
 
 
-def find_class_keys(queue: Queue, keys: IndexKeys, exc_class: str) -> list[str]:
-    """Return the index keys of the classes that ``exc_class`` matches.
+def find_class_names(queue: Queue, keys: IndexKeys, exc_class: str) -> list[str]:
+    """Return the known exception classes that ``exc_class`` matches.
 
     A name matches itself and any known class that ends with ``"." + name``.
     """
     known = [name.decode() for name in queue.connection.smembers(keys.key("classes"))]
     return [
-        keys.exc_class_key(name)
-        for name in known
-        if name == exc_class or name.endswith("." + exc_class)
+        name for name in known if name == exc_class or name.endswith("." + exc_class)
     ]
 
 
 def resolve_source_key(queue: Queue, job_filter: JobFilter) -> str | None:
     """Return the sorted set that holds the filter's job ids, or None for none.
 
-    One class or one function is read straight from its index key. A class
-    name that matches several classes, or a class with a function, is
+    One class, one function, or one class with a function is read straight
+    from its index key. A short class name that matches several classes is
     combined into a temporary key that expires after ``QUERY_KEY_TTL``.
     """
     keys = IndexKeys(queue.name)
-    sources = []
-    if job_filter.exc_class:
-        class_keys = find_class_keys(queue, keys, job_filter.exc_class)
-        if not class_keys:
-            return None
-        sources.append(class_keys)
+    if not job_filter.exc_class:
+        return keys.func_key(job_filter.func_name)
+    class_names = find_class_names(queue, keys, job_filter.exc_class)
+    if not class_names:
+        return None
     if job_filter.func_name:
-        sources.append([keys.func_key(job_filter.func_name)])
-    if len(sources) == 1 and len(sources[0]) == 1:
-        return sources[0][0]
+        sources = [keys.pair_key(name, job_filter.func_name) for name in class_names]
+    else:
+        sources = [keys.exc_class_key(name) for name in class_names]
+    if len(sources) == 1:
+        return sources[0]
     query_key = keys.key(f"query:{uuid.uuid4().hex}")
     with queue.connection.pipeline(transaction=False) as pipeline:
-        # Equal ids have equal scores in every index key, so MAX keeps them.
-        pipeline.zunionstore(query_key, sources[0], aggregate="MAX")
-        if len(sources) > 1:
-            pipeline.zinterstore(query_key, [query_key, *sources[1]], aggregate="MAX")
+        pipeline.zunionstore(query_key, sources)
         pipeline.expire(query_key, QUERY_KEY_TTL)
         pipeline.execute()
     return query_key

@@ -1,11 +1,11 @@
 """An index of failed jobs by exception class and by function, kept in Redis.
 
-For each queue the index holds one sorted set per exception class and one per
-function, whose members are job ids scored with the job's score in the failed
-registry (its expiry time), so a filtered page reads one slice of one set in
-the registry's order. Beside them are a sorted set of every indexed id, a hash
-from id to its class and function, and sets of the known classes and
-functions, which the filter choices list.
+For each queue the index holds one sorted set per exception class, one per
+function and one per pair of the two. Their members are job ids scored with
+the job's score in the failed registry (its expiry time), so a filtered page
+reads one slice of one set in the registry's order. Beside them are a sorted
+set of every indexed id, a hash from id to its class and function, and sets
+of the known classes and functions, which the filter choices list.
 
 Writers: the worker hook (``record_failure``) indexes a job when it fails.
 The dashboard's requeue and delete actions drop ids that left the registry
@@ -46,8 +46,9 @@ FULL_SYNC_INTERVAL = 60
 
 # Lua helpers shared by the scripts. KEYS[1] is the failed registry, KEYS[2]
 # the set of indexed ids, KEYS[3] the id-to-entry hash, KEYS[4] and KEYS[5]
-# the sets of known classes and functions. ARGV[1] and ARGV[2] are the key
-# prefixes of the per-class and per-function sorted sets.
+# the sets of known classes and functions. ARGV[1], ARGV[2] and ARGV[3] are
+# the key prefixes of the per-class, per-function and per-pair sorted sets.
+# A pair key ends with the class, a newline and the function.
 LUA_HELPERS = """
 local function split(entry)
     local cut = string.find(entry, "\\n", 1, true)
@@ -59,20 +60,23 @@ local function forget(job_id)
         local exc_class, func_name = split(entry)
         if exc_class ~= "" then redis.call("zrem", ARGV[1] .. exc_class, job_id) end
         if func_name ~= "" then redis.call("zrem", ARGV[2] .. func_name, job_id) end
+        if exc_class ~= "" and func_name ~= "" then
+            redis.call("zrem", ARGV[3] .. exc_class .. "\\n" .. func_name, job_id)
+        end
         redis.call("hdel", KEYS[3], job_id)
     end
     redis.call("zrem", KEYS[2], job_id)
 end
 """
 
-# Indexes the jobs ARGV[3..] given as (id, class, function) triples, each
+# Indexes the jobs ARGV[4..] given as (id, class, function) triples, each
 # with its current registry score. A job no longer in the registry (requeued
 # or retried meanwhile) is dropped from the index instead.
 RECORD_SCRIPT = (
     LUA_HELPERS
     + """
 local recorded = 0
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
     local job_id, exc_class, func_name = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     forget(job_id)
     local score = redis.call("zscore", KEYS[1], job_id)
@@ -87,6 +91,10 @@ for i = 3, #ARGV, 3 do
             redis.call("zadd", ARGV[2] .. func_name, score, job_id)
             redis.call("sadd", KEYS[5], func_name)
         end
+        if exc_class ~= "" and func_name ~= "" then
+            local pair_key = ARGV[3] .. exc_class .. "\\n" .. func_name
+            redis.call("zadd", pair_key, score, job_id)
+        end
         recorded = recorded + 1
     end
 end
@@ -94,12 +102,12 @@ return recorded
 """
 )
 
-# Drops the ids ARGV[3..] from the index, except those still in the registry.
+# Drops the ids ARGV[4..] from the index, except those still in the registry.
 FORGET_SCRIPT = (
     LUA_HELPERS
     + """
 local forgotten = 0
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     if not redis.call("zscore", KEYS[1], ARGV[i]) then
         forget(ARGV[i])
         forgotten = forgotten + 1
@@ -109,14 +117,14 @@ return forgotten
 """
 )
 
-# Removes registry and index entries whose score is at most ARGV[3] (now),
+# Removes registry and index entries whose score is at most ARGV[4] (now),
 # as RQ's FailedJobRegistry.cleanup does, then returns the registry count,
 # the index count and the time of the last full comparison.
 EXPIRE_SCRIPT = (
     LUA_HELPERS
     + """
-redis.call("zremrangebyscore", KEYS[1], 0, ARGV[3])
-local expired = redis.call("zrangebyscore", KEYS[2], 0, ARGV[3])
+redis.call("zremrangebyscore", KEYS[1], 0, ARGV[4])
+local expired = redis.call("zrangebyscore", KEYS[2], 0, ARGV[4])
 for _, job_id in ipairs(expired) do forget(job_id) end
 return {redis.call("zcard", KEYS[1]), redis.call("zcard", KEYS[2]),
     redis.call("get", KEYS[6])}
@@ -150,13 +158,16 @@ class IndexKeys:
 
     @property
     def prefixes(self) -> list[str]:
-        return [self.key("exc:"), self.key("func:")]
+        return [self.key("exc:"), self.key("func:"), self.key("pair:")]
 
     def exc_class_key(self, exc_class: str) -> str:
         return self.key("exc:") + exc_class
 
     def func_key(self, func_name: str) -> str:
         return self.key("func:") + func_name
+
+    def pair_key(self, exc_class: str, func_name: str) -> str:
+        return f"{self.key('pair:')}{exc_class}\n{func_name}"
 
 
 @dataclass(frozen=True)

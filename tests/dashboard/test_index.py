@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from rq import Retry
 from rq.registry import FailedJobRegistry
 
@@ -23,6 +24,10 @@ from django_rq_lite.dashboard.index import (
 from django_rq_lite.queues import get_queue
 from django_rq_lite.workers import get_worker
 from tests.dashboard.helpers import InProcessWorker, make_failed_jobs
+
+# The hooked worker closes Django's database connections around each job,
+# which pytest-django allows only in tests with database access.
+pytestmark = pytest.mark.django_db
 
 FAIL = "tests.testapp.jobs.fail"
 KEY_ERROR = "tests.testapp.jobs.fail_with_key_error"
@@ -278,3 +283,16 @@ def test_filter_choices_list_known_names():
 
     assert classes == ["ValueError"]
     assert functions == [FAIL]
+
+
+def test_pair_key_dropped_on_delete(flush_redis):
+    queue = get_queue("default")
+    job = queue.enqueue(KEY_ERROR)
+    run_hooked_worker()
+    pair_key = IndexKeys("default").pair_key("KeyError", KEY_ERROR)
+    recorded = indexed_ids(flush_redis, pair_key)
+
+    run_action(queue, "failed", "delete", [job.id])
+
+    assert recorded == {job.id}
+    assert flush_redis.exists(pair_key) == 0
