@@ -7,9 +7,10 @@ The probe starts a private redis-server on a free loopback port and writes
 ``--jobs`` failed jobs (default 100,000) straight into the failed registry
 of queue "default", each with a failure result, spread over four functions
 and four exception classes. It then times a full build of the failed-job
-index from the registry (what the dashboard does for failures from before
-the index existed), and the failed-jobs page through Django's test client as
-a superuser: unfiltered, by exception class, by function, and by both. Each
+index from the registry, which is what the dashboard does for failures from
+before the index existed. Last it times the failed-jobs page through
+Django's test client as a superuser: unfiltered, by exception class, by
+function, and by both. Each
 page is requested ``--repeat`` times (default 5), in rounds, after one
 warm-up request,
 and the median and maximum are printed with the load average, because other

@@ -68,7 +68,7 @@ def iter_fetched_batches(
 
 
 # Missing jobs indexed per filtered page request at most. The rest are
-# indexed by later requests, and the page says the list is incomplete.
+# indexed by later requests, and the page notes that the list is incomplete.
 MAX_INDEX_PER_REQUEST = 5000
 
 # Seconds that a combined filter's temporary sorted set is kept in Redis.
@@ -87,7 +87,7 @@ def find_class_names(queue: Queue, keys: IndexKeys, exc_class: str) -> list[str]
 
 
 def resolve_source_key(queue: Queue, job_filter: JobFilter) -> str | None:
-    """Return the sorted set that holds the filter's job ids, or None for none.
+    """Return the sorted set that contains the filter's job ids, or None for none.
 
     One class, one function, or one class with a function is read straight
     from its index key. A short class name that matches several classes is
@@ -118,7 +118,7 @@ class IndexedJobIdList:
 
     It has the ``count()`` and slicing that ``Paginator`` uses, in the failed
     registry's order. The index is synced first, with at most ``max_index``
-    missing jobs indexed (all when None); ``state`` tells whether some remain.
+    missing jobs indexed (all when None); ``state`` shows whether some remain.
     """
 
     def __init__(

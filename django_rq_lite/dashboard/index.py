@@ -1,6 +1,6 @@
 """An index of failed jobs by exception class and by function, kept in Redis.
 
-For each queue the index holds one sorted set per exception class, one per
+For each queue the index contains one sorted set per exception class, one per
 function and one per pair of the two. Their members are job ids scored with
 the job's score in the failed registry (its expiry time), so a filtered page
 reads one slice of one set in the registry's order. Beside them are a sorted
@@ -134,7 +134,7 @@ return {redis.call("zcard", KEYS[1]), redis.call("zcard", KEYS[2]),
 
 @dataclass(frozen=True)
 class IndexKeys:
-    """The Redis keys of one queue's failed-job index."""
+    """Redis key names of one queue's failed-job index."""
 
     queue_name: str
 
@@ -227,7 +227,7 @@ def sync_index(queue: Queue, max_jobs: int | None = None) -> IndexState:
     """Bring the index of ``queue`` in line with its failed registry.
 
     At most ``max_jobs`` missing jobs are indexed (all of them when it is
-    None), so a page request stays bounded. The returned state tells whether
+    None), so a page request stays bounded. The returned state shows whether
     ids remain to be indexed.
     """
     connection = queue.connection
