@@ -42,6 +42,7 @@ class HorseMixin:
         random.seed()
         self.setup_work_horse_signals()
         self._in_fast_horse = True
+        self._worker_pid = os.getppid()
         self._horse_pid = 0
         self.executions.clear()
         exit_code = 0
@@ -87,6 +88,9 @@ class HorseMixin:
     def _start_following_job(self) -> tuple[Job, Any, Execution] | None:
         """Dequeue a job without waiting and write its start, or return None."""
         if self._chain_stop.value or self._suspended_now():
+            return None
+        if os.getppid() != self._worker_pid:
+            # The worker died, so no one would monitor the next job.
             return None
         try:
             result = self.queue_class.dequeue_any(

@@ -1,6 +1,8 @@
 """Jobs that the fast worker's horse dequeues itself after a hand-off."""
 
+import os
 import signal
+from pathlib import Path
 
 import pytest
 from rq.command import send_stop_job_command
@@ -58,3 +60,36 @@ def test_max_jobs_counts_each_job(run_fast_worker, flush_redis):
     assert result.returncode == 0, result.stderr
     statuses = [job.get_status() for job in queued]
     assert statuses == [JobStatus.FINISHED, JobStatus.FINISHED, JobStatus.QUEUED]
+
+
+def test_orphaned_horse_takes_no_job(start_fast_worker, flush_redis, tmp_path):
+    queue = get_queue()
+    flag = tmp_path / "release"
+    first = queue.enqueue(jobs.add, 1, 1)
+    # The horse takes this job itself, then the worker is killed.
+    waiting = queue.enqueue(jobs.wait_for_file_then_count, str(flag))
+    last = queue.enqueue(jobs.add, 2, 2)
+    worker = start_fast_worker()
+    horse_pid = int(
+        wait_for(lambda: flush_redis.hget(jobs.RUN_PIDS_KEY, waiting.id), 15, "start")
+    )
+
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    flag.write_text("go")
+    wait_for(lambda: not process_exists(horse_pid), 15, "horse still running")
+
+    assert first.return_value() == 2
+    assert waiting.get_status() == JobStatus.FINISHED
+    assert last.get_status() == JobStatus.QUEUED
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+
+
+def process_exists(pid):
+    """Tell whether ``pid`` runs. A zombie counts as ended, since its new
+    parent may never reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
