@@ -49,10 +49,24 @@ class DjangoWorkerMixin:
             else:
                 close_old_connections()
 
-    def handle_job_failure(self, job: Job, queue: Any, *args: Any, **kwargs: Any):
-        result = super().handle_job_failure(job, queue, *args, **kwargs)
-        # RQ 3.0 passes exc_string by keyword, as the third optional argument.
-        exc_string = kwargs.get("exc_string", args[1] if len(args) > 1 else "")
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Any,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        execution: Any = None,
+    ) -> None:
+        # The parameters are RQ 3.0's, so _fail_killed_job sees "execution"
+        # here. RQ 2 has no such parameter and cleans up self.execution.
+        parent = super().handle_job_failure
+        options = {}
+        if (
+            execution is not None
+            and "execution" in inspect.signature(parent).parameters
+        ):
+            options["execution"] = execution
+        parent(job, queue, started_job_registry, exc_string, **options)
         try:
             record_failure(self.connection, job, exc_string or "")
         except Exception:
@@ -63,7 +77,6 @@ class DjangoWorkerMixin:
                 self.name,
                 exc_info=True,
             )
-        return result
 
     def unsubscribe(self) -> None:
         # RQ 3.0 sends UNSUBSCRIBE, then stops the pubsub thread, which
