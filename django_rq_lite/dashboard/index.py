@@ -235,10 +235,8 @@ def sync_index(queue: Queue, max_jobs: int | None = None) -> IndexState:
     total, indexed, synced_at = run_script(
         connection, EXPIRE_SCRIPT, keys, [time.time()]
     )
-    recent = synced_at is not None and time.time() - float(synced_at) < (
-        FULL_SYNC_INTERVAL
-    )
-    if total == indexed and recent:
+    age = None if synced_at is None else time.time() - float(synced_at)
+    if total == indexed and age is not None and age < FULL_SYNC_INTERVAL:
         return IndexState(indexed, total)
 
     stale = [
