@@ -93,7 +93,7 @@ class SettingsDefaultsMixin(CommitModeMixin):
     def _fits_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> bool:
         # Without a pipeline, RQ 3.0's enqueue_call() executes two: one adds
         # the queue to the set of queues, the next writes and pushes the job.
-        # Given a pipeline, it queues both on it, so one round trip does.
+        # _enqueue_many_in_one_write() sends both in one transaction.
         # Dependencies (WATCH), rate limits, unique ids and inline queues
         # read from Redis or reject a pipeline, so they keep RQ's path.
         # So do calls whose commit mode is not decided yet, and calls that
@@ -109,10 +109,15 @@ class SettingsDefaultsMixin(CommitModeMixin):
         )
 
     def _enqueue_in_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> Job:
-        with self.connection.pipeline() as pipe:
-            job = super().enqueue_call(*args, **{**kwargs, "pipeline": pipe})
-            pipe.execute()
-        return job
+        # The options left are those of prepare_data(), checked to be unset
+        # or false by _fits_one_pipeline().
+        options = {
+            key: value
+            for key, value in kwargs.items()
+            if key not in ("pipeline", "rate_limit", "unique")
+        }
+        data = Queue.prepare_data(*args, **options)
+        return self._enqueue_many_in_one_write([data])[0]
 
     def enqueue_many(self, job_datas: Any, *args: Any, **kwargs: Any) -> list[Job]:
         with enqueue_errors(self):

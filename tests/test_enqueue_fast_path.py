@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.db import connections, transaction
 from django.test import override_settings
-from rq import Queue
+from rq import Queue, RateLimit
 from rq.job import JobStatus
 
 from django_rq_lite import get_queue
@@ -360,3 +360,26 @@ def test_enqueue_many_one_shot_iterable():
     datas = (Queue.prepare_data(add, args=(i, i)) for i in range(3))
     assert len(get_queue().enqueue_many(datas)) == 3
     assert get_queue().count == 3
+
+
+def test_enqueue_options_one_pipeline():
+    queue = get_queue()
+    queue.enqueue(add, 1, 1, job_id="back")
+    enqueued = queue.enqueue(
+        add, 2, 2, job_id="front", at_front=True, ttl=300, meta={"k": 1}
+    )
+    fetched = queue.fetch_job("front")
+    assert queue.job_ids == ["front", "back"]
+    assert 0 < queue.connection.ttl(enqueued.key) <= 300
+    assert fetched.meta == {"k": 1}
+    assert fetched.origin == "default"
+
+
+def test_enqueue_rate_limit_second_waits():
+    queue = get_queue()
+    limit = RateLimit(key="mail", concurrency=1)
+    first = queue.enqueue(add, 1, 1, rate_limit=limit)
+    second = queue.enqueue(add, 2, 2, rate_limit=limit)
+    assert first.get_status() == JobStatus.QUEUED
+    assert second.get_status() == JobStatus.RATE_LIMITED
+    assert queue.job_ids == [first.id]
