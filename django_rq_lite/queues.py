@@ -109,8 +109,8 @@ class SettingsDefaultsMixin(CommitModeMixin):
         )
 
     def _enqueue_in_one_pipeline(self, args: tuple, kwargs: dict[str, Any]) -> Job:
-        # The options left are those of prepare_data(), checked to be unset
-        # or false by _fits_one_pipeline().
+        # In RQ 3.0 every enqueue_call() option but these three is also a
+        # prepare_data() argument, and _fits_one_pipeline() found them unset.
         options = {
             key: value
             for key, value in kwargs.items()
