@@ -185,7 +185,7 @@ class JobFunction(Generic[P, R]):
             merged.setdefault(OPTION_NAMES[name], value)
         queue = self.queue
         if isinstance(queue, Queue) and not isinstance(queue, SettingsDefaultsMixin):
-            # A plain RQ queue knows nothing of RQ_QUEUES, so its settings
+            # A plain RQ queue does not read RQ_QUEUES, so its settings
             # defaults are applied here, by its name.
             for option, key in SETTINGS_DEFAULTS.items():
                 if merged.get(option) is None:

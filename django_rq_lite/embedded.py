@@ -234,7 +234,7 @@ def _is_server_process(pid: int) -> bool:
 
 
 def _remove_stale_files(directory: Path) -> None:
-    """Remove the socket and pid file of a server that no longer answers."""
+    """Remove the socket and pid file of a server that no longer responds."""
     pid = _read_pid(directory)
     if pid and _pid_alive(pid) and _is_server_process(pid):
         raise EmbeddedServerError(
@@ -286,6 +286,6 @@ def _wait_until_ready(directory: Path) -> None:
     except OSError:
         pass
     raise EmbeddedServerError(
-        f"The embedded server in {directory} did not answer within "
+        f"The embedded server in {directory} did not respond within "
         f"{START_TIMEOUT:.0f} seconds. Its log ends with:\n{log_tail}"
     )

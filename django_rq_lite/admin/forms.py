@@ -23,7 +23,7 @@ class PageForm(forms.Form):
 class ActionForm(forms.Form):
     """A bulk action posted from a job list, as the admin's actions bar sends it.
 
-    ``_selected_action`` holds the checked job ids. ``select_across`` is "1"
+    ``_selected_action`` contains the checked job ids. ``select_across`` is "1"
     when the user chose "select all", which means every job of the list that
     matches the current filter. ``post`` is set by the confirmation page.
     """

@@ -107,7 +107,7 @@ def queue_counts(request: HttpRequest, model_admin: QueueAdmin) -> HttpResponse:
     """Return job and worker counts as JSON, for the auto-refresh script.
 
     ``?queue=name`` limits the response to one queue and gives 404 when that
-    queue is not configured, which tells the script to stop.
+    queue is not configured, which makes the script stop.
     """
     name = request.GET.get("queue")
     if name is None:
