@@ -1,8 +1,8 @@
 """Start and share a development Redis server on a unix socket.
 
 The first process that needs the server starts it as a daemon inside the
-embedded directory; every later process (web, workers, tests) finds it
-answering on the socket and connects. An ``flock`` serializes concurrent
+embedded directory. Every later process (web, workers, tests) finds it
+responding on the socket and connects. An ``flock`` serializes concurrent
 starts. Append-only persistence keeps queued and failed jobs across a
 restart of the server.
 """
