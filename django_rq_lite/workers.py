@@ -57,7 +57,7 @@ class DjangoWorkerMixin:
         exc_string: str = "",
         execution: Any = None,
     ) -> None:
-        # The parameters are RQ 3.0's, so _fail_killed_job sees "execution"
+        # The parameters are RQ 3.0's, so _fail_killed_job passes "execution"
         # here. RQ 2 has no such parameter and cleans up self.execution.
         parent = super().handle_job_failure
         options = {}

@@ -205,7 +205,7 @@ def child_enqueue(result):
 
 def test_cached_queue_after_fork():
     queue = get_queue("default")
-    queue.enqueue(add, 1, 2)  # The parent's pool now holds a connection.
+    queue.enqueue(add, 1, 2)  # The parent's pool now contains a connection.
     context = multiprocessing.get_context("fork")
     result = context.Queue()
     child = context.Process(target=child_enqueue, args=(result,))

@@ -52,7 +52,7 @@ class RedisServer:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
                     raise RuntimeError(
-                        f"{self.binary} did not answer on 127.0.0.1:{self.port} "
+                        f"{self.binary} did not respond on 127.0.0.1:{self.port} "
                         f"within {START_TIMEOUT} seconds."
                     ) from None
                 time.sleep(0.05)

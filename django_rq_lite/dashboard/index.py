@@ -9,11 +9,11 @@ of the known classes and functions, which the filter choices list.
 
 Writers: the worker hook (``record_failure``) indexes a job when it fails.
 The dashboard's requeue and delete actions drop ids that left the registry
-(``forget_ids``). Every other change is caught by ``sync_index``, which the
-filtered pages and actions call: it drops entries whose registry score has
-passed, as RQ's registry cleanup does, and when the registry and index
-counts differ (or once every ``FULL_SYNC_INTERVAL`` seconds) it compares
-the two sets with ZDIFF, drops stale ids and indexes the missing ones in
+(``forget_ids``). The filtered pages and actions call ``sync_index``, which
+catches every other change. It drops entries whose registry score has
+passed, as RQ's registry cleanup does. When the registry and index counts
+differ, and at least every ``FULL_SYNC_INTERVAL`` seconds, it compares the
+two sets with ZDIFF, drops stale ids and indexes the missing ones in
 batches. Missing ones are failures from before the index existed, from
 workers without the hook, and from RQ's abandoned-job cleanup.
 

@@ -48,7 +48,7 @@ class JobNotFound(LookupError):
 
 @dataclass
 class JobSummary:
-    """What a job list shows of one job.
+    """The fields that a job list shows for one job.
 
     ``missing`` means the id is listed but its job hash has expired or was
     deleted. ``problem`` is the reason some of the job's data could not be read.

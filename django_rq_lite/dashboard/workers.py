@@ -18,7 +18,7 @@ logger = logging.getLogger("django_rq_lite.dashboard")
 
 @dataclass
 class WorkerSummary:
-    """What the workers page shows of one worker."""
+    """The fields that the workers page shows for one worker."""
 
     name: str
     state: str

@@ -181,7 +181,7 @@ class HorseMixin:
         RQ's version watches the job's dependents key and reads it before
         the transaction, which costs two more round trips. Here the
         transaction reads the dependents itself, atomically with the
-        FINISHED status, so a dependent added later sees the job finished
+        FINISHED status, so a dependent added later finds the job finished
         and is enqueued by RQ's enqueue. Dependents read in the transaction
         are enqueued afterwards by RQ's ``enqueue_dependents()``.
         """

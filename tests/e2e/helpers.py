@@ -145,7 +145,7 @@ class Browser:
     def request(self, path: str, data: dict | None = None, referer: str = ""):
         """Send a request and return ``(status, headers, body)``.
 
-        Redirects are not followed, so a test sees the 302 and its target.
+        Redirects are not followed, so a test gets the 302 and its target.
         """
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         request = urllib.request.Request(self.base_url + path, data=body)

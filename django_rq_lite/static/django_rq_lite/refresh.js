@@ -1,7 +1,7 @@
 // Auto-refresh of the job counts on the dashboard's queues and job list pages.
 // It polls the counts endpoint named by data-rq-counts-url while the toggle is
 // on (remembered in localStorage), skips polls while the tab is hidden, and
-// stops when the endpoint answers 404 (the queue is gone) or denies access.
+// stops when the endpoint returns 404 (the queue is gone) or denies access.
 "use strict";
 (function() {
     const STORAGE_KEY = "django_rq_lite.autoRefresh";
