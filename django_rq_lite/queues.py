@@ -8,11 +8,13 @@ from typing import Any
 from django.utils.module_loading import import_string
 from redis import Redis
 from rq import Queue
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.utils import parse_timeout
 
 from . import conf
 from .connections import get_connection
 from .exceptions import enqueue_errors
+from .job_writer import write_jobs
 from .on_commit import (
     ON_COMMIT_KEY,
     USING_KEY,
@@ -145,7 +147,8 @@ class SettingsDefaultsMixin(CommitModeMixin):
         it has a TTL and an RPUSH, and logs twice per job. The job HSET
         contains the status too. So this sends that HSET and the EXPIRE per
         job, then one RPUSH (and one LPUSH for ``at_front``) for all ids, in
-        one transaction. Redis ends with the same keys and queue order.
+        one transaction that ``job_writer`` packs. Redis ends with the same
+        keys and queue order.
         """
         seen_ids = set()
         for data in job_datas:
@@ -157,24 +160,73 @@ class SettingsDefaultsMixin(CommitModeMixin):
                     "enqueue_many() call. Give each job its own id."
                 )
             seen_ids.add(data.job_id)
-        jobs = [self.create_job(**job_data_options(data)) for data in job_datas]
-        back_ids = []
-        front_ids = []
-        with self.connection.pipeline() as pipe:
-            pipe.sadd(self.redis_queues_keys, self.key)
-            for job, data in zip(jobs, job_datas, strict=True):
-                # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
-                # it on its own enqueue path. An RQ upgrade must keep it.
-                self._prepare_for_queue(job)
-                job.save(pipeline=pipe)
-                job.cleanup(ttl=job.ttl, pipeline=pipe)
-                (front_ids if data.at_front else back_ids).append(job.id)
-            if back_ids:
-                pipe.rpush(self.key, *back_ids)
-            if front_ids:
-                pipe.lpush(self.key, *front_ids)
-            pipe.execute()
+        if creates_plain_jobs(type(self), self.job_class):
+            jobs = [self._create_plain_job(data) for data in job_datas]
+        else:
+            jobs = [self.create_job(**job_data_options(data)) for data in job_datas]
+        for job in jobs:
+            # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
+            # it on its own enqueue path. An RQ upgrade must keep it.
+            self._prepare_for_queue(job)
+        at_front = [data.at_front for data in job_datas]
+        write_jobs(self, zip(jobs, at_front, strict=True))
         return jobs
+
+    def _create_plain_job(self, data: Any) -> Job:
+        """Create the job that ``create_job()`` would, from ``EnqueueData``.
+
+        RQ's ``Job()`` checks its serializer against the ``Serializer``
+        protocol, which takes longer on Python 3.11 than the rest of the
+        job's creation. The queue's serializer passed that check when the
+        queue was built, so the job gets it after a ``Job.create()`` with
+        the default serializer, which skips the check. Only used when
+        neither the queue class nor the job class overrides the steps.
+        """
+        timeout = parse_timeout(data.timeout)
+        ttl = parse_timeout(data.ttl)
+        if timeout == 0 or (ttl is not None and ttl <= 0):
+            # RQ's create_job() raises the error for these values.
+            return self.create_job(**job_data_options(data))
+        from .decorators import JobFunction, check_importable
+
+        func = data.func
+        if isinstance(func, JobFunction):
+            func = func.func
+        check_importable(func)
+        defaults = get_job_defaults(self.name)
+        result_ttl = data.result_ttl
+        if result_ttl is None:
+            result_ttl = defaults["result_ttl"]
+        failure_ttl = data.failure_ttl
+        if failure_ttl is None:
+            failure_ttl = defaults["failure_ttl"]
+        # NOTE: the steps below follow Queue.create_job() of RQ 2.12 and 3.0.
+        # test_enqueue_fast_path compares the saved hashes of both ways.
+        job = self.job_class.create(
+            func,
+            args=data.args,
+            kwargs=data.kwargs,
+            connection=self.connection,
+            result_ttl=parse_timeout(result_ttl),
+            ttl=ttl,
+            failure_ttl=parse_timeout(failure_ttl),
+            status=JobStatus.QUEUED,
+            description=data.description,
+            timeout=self._default_timeout if timeout is None else timeout,
+            id=data.job_id,
+            origin=self.name,
+            meta=data.meta,
+            retry=data.retry,
+            on_success=data.on_success,
+            on_failure=data.on_failure,
+            on_stopped=data.on_stopped,
+            webhooks=data.webhooks,
+        )
+        job.serializer = self.serializer
+        if data.repeat:
+            job.repeats_left = data.repeat.times
+            job.repeat_intervals = data.repeat.intervals
+        return job
 
     def schedule_job(self, *args: Any, **kwargs: Any) -> Job:
         with enqueue_errors(self):
@@ -201,6 +253,26 @@ def job_data_options(data: Any) -> dict[str, Any]:
         "on_stopped": data.on_stopped,
         "webhooks": data.webhooks,
     }
+
+
+@functools.cache
+def creates_plain_jobs(queue_class: type[Queue], job_class: type[Job]) -> bool:
+    """Tell whether a queue creates its jobs with RQ's own steps.
+
+    That holds when no class overrides ``create_job()`` but this module's
+    mixin, and the job class keeps ``Job.create()`` and ``Job()``.
+    """
+    for klass in queue_class.__mro__:
+        if klass is Queue:
+            break
+        if klass is not SettingsDefaultsMixin and "create_job" in vars(klass):
+            return False
+    for klass in job_class.__mro__:
+        if klass is Job:
+            break
+        if "create" in vars(klass) or "__init__" in vars(klass):
+            return False
+    return True
 
 
 @functools.cache

@@ -1,0 +1,151 @@
+"""Write new RQ jobs to Redis in one transaction of hand-packed commands.
+
+redis-py's pipeline encodes and packs every argument of every command in
+Python, which costs more than the round trip for a job hash of about twenty
+fields. This module packs the same commands once per job from the values
+that RQ's ``Job.to_dict()`` returns, and sends them as one MULTI/EXEC
+request, so Redis ends with the keys and queue order that RQ writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from redis.exceptions import ResponseError
+from rq.job import Job
+
+# Packed field names of the job hash, which repeat in every job.
+_field_names: dict[str, bytes] = {}
+
+
+def pack_bulk(value: bytes) -> bytes:
+    """Return ``value`` as a RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def pack_command(*args: bytes) -> bytes:
+    """Return one Redis command in the RESP protocol, from encoded arguments."""
+    return b"*%d\r\n" % len(args) + b"".join(map(pack_bulk, args))
+
+
+MULTI = pack_command(b"MULTI")
+EXEC = pack_command(b"EXEC")
+
+
+def pack_field_name(name: str) -> bytes:
+    packed = _field_names.get(name)
+    if packed is None:
+        packed = _field_names[name] = pack_bulk(name.encode())
+    return packed
+
+
+def pack_job_hash(job: Job, encode: Any) -> list[bytes]:
+    """Return the HSET that saves ``job``, as ``Job.save()`` would send it.
+
+    ``encode`` is the client's ``Encoder.encode``, so strings and numbers
+    become the bytes that redis-py would send.
+    """
+    mapping = job.to_dict()
+    parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * len(mapping))]
+    parts.append(pack_bulk(job.key.encode()))
+    for name, value in mapping.items():
+        parts.append(pack_field_name(name))
+        parts.append(pack_bulk(value if type(value) is bytes else encode(value)))
+    return parts
+
+
+def pack_job_expiry(job: Job) -> list[bytes]:
+    """Return the EXPIREs that ``Job.cleanup(ttl=job.ttl)`` sends for a TTL.
+
+    RQ's queues reject a TTL of zero or less, so only a positive TTL (or
+    none) reaches this point.
+    """
+    if not job.ttl:
+        return []
+    ttl = str(job.ttl).encode()
+    keys = (job.key, job.dependents_key, job.dependencies_key)
+    return [pack_command(b"EXPIRE", key.encode(), ttl) for key in keys]
+
+
+def pack_push(command: bytes, queue_key: str, job_ids: list[str]) -> bytes:
+    return pack_command(command, queue_key.encode(), *(id.encode() for id in job_ids))
+
+
+def write_jobs(queue: Any, jobs: Iterable[tuple[Job, bool]]) -> None:
+    """Save ``jobs`` and push their ids on ``queue`` in one transaction.
+
+    ``jobs`` contains ``(job, at_front)`` pairs of jobs that
+    ``Queue._prepare_for_queue()`` prepared. The transaction adds the queue
+    to RQ's set of queues, saves each job's hash (and its TTL), then pushes
+    the ids with one RPUSH, and one LPUSH for the ``at_front`` jobs.
+    """
+    client = queue.connection
+    encode = client.connection_pool.get_encoder().encode
+    parts = [MULTI]
+    parts.append(
+        pack_command(b"SADD", queue.redis_queues_keys.encode(), queue.key.encode())
+    )
+    queued = 1
+    back_ids = []
+    front_ids = []
+    for job, at_front in jobs:
+        parts.extend(pack_job_hash(job, encode))
+        expiry = pack_job_expiry(job)
+        parts.extend(expiry)
+        queued += 1 + len(expiry)
+        (front_ids if at_front else back_ids).append(job.id)
+    if back_ids:
+        parts.append(pack_push(b"RPUSH", queue.key, back_ids))
+        queued += 1
+    if front_ids:
+        parts.append(pack_push(b"LPUSH", queue.key, front_ids))
+        queued += 1
+    parts.append(EXEC)
+    execute_transaction(client, b"".join(parts), queued)
+
+
+def execute_transaction(client: Any, request: bytes, queued: int) -> list:
+    """Send a packed MULTI ... EXEC request and return the EXEC results.
+
+    ``queued`` is the number of commands between MULTI and EXEC. A
+    connection error is retried as the client's retry policy says, as
+    redis-py's own pipelines are, and the first error reply is raised.
+    """
+    pool = client.connection_pool
+    try:
+        connection = pool.get_connection()
+    except TypeError:
+        # redis-py before 5.3 requires a command name.
+        connection = pool.get_connection("MULTI")
+    try:
+        return connection.retry.call_with_retry(
+            lambda: _send_and_read(connection, request, queued),
+            lambda error: connection.disconnect(),
+        )
+    except BaseException:
+        # Replies may remain unread, so the connection cannot be reused.
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _send_and_read(connection: Any, request: bytes, queued: int) -> list:
+    connection.send_packed_command([request])
+    errors = []
+    # The replies to MULTI and to each queued command, then EXEC's.
+    for _ in range(queued + 1):
+        try:
+            connection.read_response()
+        except ResponseError as error:
+            errors.append(error)
+    try:
+        results = connection.read_response()
+    except ResponseError as error:
+        # EXECABORT: a command was rejected before EXEC. Its error says why.
+        raise (errors[0] if errors else error) from None
+    for result in results:
+        if isinstance(result, ResponseError):
+            raise result
+    return results
