@@ -201,7 +201,7 @@ class SettingsDefaultsMixin(CommitModeMixin):
         if failure_ttl is None:
             failure_ttl = defaults["failure_ttl"]
         # NOTE: the steps below follow Queue.create_job() of RQ 2.12 and 3.0.
-        # test_enqueue_fast_path compares the saved hashes of both ways.
+        # tests/test_job_writer.py compares the hashes that both ways save.
         job = self.job_class.create(
             func,
             args=data.args,
