@@ -11,8 +11,14 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from rq import Queue
 from rq.job import Job
 
-from . import conf
-from .on_commit import ON_COMMIT_KEY, USING_KEY, CommitModeMixin, dispatch
+from . import conf, queues
+from .on_commit import (
+    ON_COMMIT_KEY,
+    USING_KEY,
+    CommitModeMixin,
+    dispatch,
+    wants_on_commit,
+)
 from .queues import SettingsDefaultsMixin, get_queue
 
 P = ParamSpec("P")
@@ -58,6 +64,36 @@ MANY_OPTION_NAMES = {
     "on_stopped": "on_stopped",
     "repeat": "repeat",
 }
+
+# Keyword arguments that RQ's Queue.enqueue() takes as options (RQ 2.12 and
+# 3.0), and the commit options. A delay() call that passes one of them goes
+# through the queue's enqueue(), which separates them from the job's kwargs.
+ENQUEUE_KEYWORDS = frozenset(
+    {
+        "job_timeout",
+        "description",
+        "result_ttl",
+        "ttl",
+        "failure_ttl",
+        "depends_on",
+        "job_id",
+        "at_front",
+        "meta",
+        "retry",
+        "repeat",
+        "on_success",
+        "on_failure",
+        "on_stopped",
+        "rate_limit",
+        "webhooks",
+        "pipeline",
+        "unique",
+        "args",
+        "kwargs",
+        ON_COMMIT_KEY,
+        USING_KEY,
+    }
+)
 
 # Functions that passed check_importable(), so each is checked once.
 _importable: weakref.WeakSet = weakref.WeakSet()
@@ -118,6 +154,9 @@ class JobFunction(Generic[P, R]):
         self.func = func
         self.queue = queue
         self.options = options
+        # (queues.cache_generation, queue, prepare_data() options) once a
+        # delay() may write to the queue at once, else None.
+        self._direct_plan: tuple[int, Any, dict[str, Any]] | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -133,6 +172,13 @@ class JobFunction(Generic[P, R]):
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue a call; RQ's options (``job_timeout``...) override @job's."""
+        if not kwargs or ENQUEUE_KEYWORDS.isdisjoint(kwargs):
+            plan = self._get_direct_plan()
+            if plan is not None:
+                queue, options = plan
+                return queue.enqueue_many_now(
+                    [self._prepare_data(args, kwargs, options)]
+                )[0]
         return self._enqueue("enqueue", (self.func, *args), kwargs)
 
     def enqueue_in(self, delta: timedelta, *args: P.args, **kwargs: P.kwargs) -> Job:
@@ -160,21 +206,48 @@ class JobFunction(Generic[P, R]):
             key: merged.pop(key) for key in (ON_COMMIT_KEY, USING_KEY) if key in merged
         }
         data_options = many_options(merged)
-        meta = data_options.pop("meta", None)
         job_datas = [
-            Queue.prepare_data(
-                self.func,
-                args=tuple(args),
-                kwargs=dict(kwargs),
-                # Each job gets its own meta, which a worker may change.
-                meta=dict(meta) if meta is not None else None,
-                **data_options,
-            )
+            self._prepare_data(tuple(args), dict(kwargs), data_options)
             for args, kwargs in calls
         ]
-        return call_queue(
-            self.get_queue(), "enqueue_many", (job_datas,), dispatch_options
-        )
+        queue = self.get_queue()
+        on_commit = dispatch_options.get(ON_COMMIT_KEY)
+        if not data_options.get("depends_on") and writes_at_once(queue, on_commit):
+            return queue.enqueue_many_now(job_datas)
+        return call_queue(queue, "enqueue_many", (job_datas,), dispatch_options)
+
+    def _prepare_data(
+        self, args: tuple, kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
+        """Return RQ's ``EnqueueData`` for one call of the function."""
+        meta = options.get("meta")
+        if meta is not None:
+            # Each job gets its own meta, which a worker may change.
+            options = {**options, "meta": dict(meta)}
+        return Queue.prepare_data(self.func, args=args, kwargs=kwargs, **options)
+
+    def _get_direct_plan(self) -> tuple[Any, dict[str, Any]] | None:
+        """Return the queue and options of a delay() that writes at once.
+
+        Return ``None`` when the queue is not a django-rq-lite async queue
+        or enqueues on commit. The answer is cached until a setting that
+        configures queues changes.
+        """
+        plan = self._direct_plan
+        if plan is not None and plan[0] == queues.cache_generation:
+            return plan[1:]
+        # Read first, so a cache cleared while this runs is seen next call.
+        generation = queues.cache_generation
+        merged = self._merge({})
+        on_commit = merged.pop(ON_COMMIT_KEY, None)
+        merged.pop(USING_KEY, None)
+        queue = self.get_queue()
+        if not writes_at_once(queue, on_commit):
+            # Not cached, so an invalid COMMIT_MODE raises on every call.
+            return None
+        plan = (generation, queue, many_options(merged))
+        self._direct_plan = plan
+        return plan[1:]
 
     def _enqueue(self, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         return call_queue(self.get_queue(), method, args, self._merge(kwargs))
@@ -191,6 +264,19 @@ class JobFunction(Generic[P, R]):
                 if merged.get(option) is None:
                     merged[option] = conf.get_job_default(queue.name, key)
         return merged
+
+
+def writes_at_once(queue: Queue, on_commit: bool | None) -> bool:
+    """Tell whether jobs for ``queue`` may go to Redis now, in one transaction.
+
+    That is the case for a django-rq-lite queue that is async and whose
+    commit mode (or ``on_commit``) does not wait for a commit.
+    """
+    return (
+        isinstance(queue, SettingsDefaultsMixin)
+        and queue._is_async
+        and not wants_on_commit(queue.name, on_commit)
+    )
 
 
 def call_queue(queue: Queue, method: str, args: tuple, kwargs: dict) -> Any:

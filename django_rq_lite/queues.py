@@ -29,6 +29,10 @@ from .on_commit import (
 _queues: dict[str, Queue] = {}
 _job_defaults: dict[str | None, dict[str, Any]] = {}
 
+# Incremented by clear_queue_cache(), so caches kept elsewhere (such as each
+# @job function's) can tell that they were built from older settings.
+cache_generation = 0
+
 # RQ enqueue() option -> settings key of its default.
 JOB_DEFAULT_SETTINGS = {
     "result_ttl": "DEFAULT_RESULT_TTL",
@@ -38,6 +42,8 @@ JOB_DEFAULT_SETTINGS = {
 
 def clear_queue_cache() -> None:
     """Forget cached queues, job defaults and commit modes."""
+    global cache_generation
+    cache_generation += 1
     _queues.clear()
     _job_defaults.clear()
     clear_commit_mode_cache()
@@ -139,6 +145,16 @@ class SettingsDefaultsMixin(CommitModeMixin):
             if key not in (ON_COMMIT_KEY, USING_KEY) and value is not None
         ]
         return not args and not extra and self._is_async and is_mode_decided()
+
+    def enqueue_many_now(self, job_datas: list) -> list[Job]:
+        """Enqueue ``EnqueueData`` entries in one transaction, ignoring
+        ``COMMIT_MODE``.
+
+        The caller ensures that the queue is async and that no entry has
+        ``depends_on``.
+        """
+        with enqueue_errors(self):
+            return self._enqueue_many_in_one_write(job_datas)
 
     def _enqueue_many_in_one_write(self, job_datas: list) -> list[Job]:
         """Write jobs without dependencies as RQ's ``enqueue_many`` does, leaner.

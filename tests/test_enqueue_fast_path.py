@@ -389,3 +389,70 @@ def test_enqueue_rate_limit_second_waits():
     assert first.get_status() == JobStatus.QUEUED
     assert second.get_status() == JobStatus.RATE_LIMITED
     assert queue.job_ids == [first.id]
+
+
+def test_delay_plan_follows_settings(redis_url):
+    delayed_add = job("low")(add)
+    assert delayed_add.delay(1, 1).result_ttl is None
+    low = {"URL": redis_url, "DEFAULT_RESULT_TTL": 77}
+    with override_settings(RQ_QUEUES={"low": low}):
+        assert delayed_add.delay(1, 1).result_ttl == 77
+    assert delayed_add.delay(1, 1).result_ttl is None
+
+
+@pytest.mark.django_db
+def test_delay_plan_follows_commit_mode():
+    delayed_add = job(add)
+    assert not isinstance(delayed_add.delay(1, 2), PendingJob)
+    with override_settings(RQ={"COMMIT_MODE": "on_commit"}):
+        with transaction.atomic():
+            pending = delayed_add.delay(1, 2)
+        assert isinstance(pending, PendingJob)
+    assert not isinstance(delayed_add.delay(1, 2), PendingJob)
+
+
+def test_delay_plan_invalid_mode_raises():
+    delayed_add = job(add)
+    delayed_add.delay(1, 2)
+    with override_settings(RQ={"COMMIT_MODE": "later"}):
+        for _ in range(2):
+            with pytest.raises(ValueError, match="COMMIT_MODE 'later'"):
+                delayed_add.delay(1, 2)
+
+
+def test_delay_function_kwargs_kept():
+    enqueued = job(add).delay(x=1, y=2)
+    fetched = get_queue().fetch_job(enqueued.id)
+    assert fetched.kwargs == {"x": 1, "y": 2}
+    assert fetched.args == ()
+
+
+def test_delay_option_keywords_applied():
+    enqueued = job(add).delay(1, 2, job_id="chosen", job_timeout=33)
+    fetched = get_queue().fetch_job("chosen")
+    assert enqueued.id == "chosen"
+    assert fetched.timeout == 33
+    assert fetched.args == (1, 2)
+
+
+def test_delay_meta_per_job():
+    options_meta = {"source": "x"}
+    delayed_add = job(add, meta=options_meta)
+    first = delayed_add.delay(1, 2)
+    second = delayed_add.delay(3, 4)
+    first.meta["source"] = "changed"
+    assert second.meta == {"source": "x"}
+    assert options_meta == {"source": "x"}
+
+
+def test_delay_at_front_option():
+    queue = get_queue()
+    back = job(add).delay(1, 1)
+    front = job(add, at_front=True).delay(2, 2)
+    assert queue.job_ids == [front.id, back.id]
+
+
+def test_delay_sync_queue_runs_inline():
+    enqueued = job("sync")(add).delay(2, 3)
+    assert enqueued.get_status() == JobStatus.FINISHED
+    assert enqueued.return_value() == 5
