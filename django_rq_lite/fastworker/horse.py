@@ -11,7 +11,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.suspension import is_suspended
 from rq.timeouts import BaseTimeoutException
-from rq.utils import now
+from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
 try:
@@ -24,6 +24,31 @@ except ImportError:
 
 # Size in bytes of the shared buffer that contains the horse's running job id.
 JOB_ID_BYTES = 256
+
+# Takes the next job id from the queues and returns it with the job's hash,
+# as RQ's dequeue_any() does in two round trips: with one queue (ARGV[2] is
+# "1") it moves the id to the queue's intermediate list KEYS[2], like RQ's
+# LMOVE; with several it pops the first queue that has a job. ARGV[1] is the
+# job key prefix. Returns the queue key, the job id and the hash, or false.
+DEQUEUE_SCRIPT = """
+local function found(queue_key, job_id)
+    return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
+end
+if ARGV[2] == "1" then
+    local job_id = redis.call("LMOVE", KEYS[1], KEYS[2], "LEFT", "RIGHT")
+    if job_id then
+        return found(KEYS[1], job_id)
+    end
+    return false
+end
+for _, queue_key in ipairs(KEYS) do
+    local job_id = redis.call("LPOP", queue_key)
+    if job_id then
+        return found(queue_key, job_id)
+    end
+end
+return false
+"""
 
 
 class HorseMixin:
@@ -67,40 +92,71 @@ class HorseMixin:
 
         Return whether the horse retires.
         """
-        deadline = time.monotonic() + message["chain_seconds"]
+        self._chain_deadline = time.monotonic() + message["chain_seconds"]
+        self._dequeued = None
         self._perform_message(message)
         while True:
             self._horse_jobs_done += 1
-            retire = self._job_timed_out or (
-                self.max_jobs_per_horse is not None
-                and self._horse_jobs_done >= self.max_jobs_per_horse
+            retire = self._job_timed_out or self._reached_max_jobs(
+                self._horse_jobs_done
             )
             following = None
-            if not retire and time.monotonic() < deadline:
+            if self._dequeued is not None:
+                # The last job's end already took the next job off its queue.
                 following = self._start_following_job()
+            elif not retire and time.monotonic() < self._chain_deadline:
+                following = self._start_following_job()
+            self._dequeued = None
             if following is None:
+                if self._left_busy:
+                    # The last job's end left the worker busy, expecting
+                    # another job; the worker trusts the horse's idle state.
+                    self._write_idle()
                 channel.send({"retire": retire, "next": None})
                 return retire
             job, queue, execution = following
             channel.send({"retire": False, "next": describe_job(job, execution)})
             self._run_job(job, queue, execution)
 
-    def _start_following_job(self) -> tuple[Job, Any, Execution] | None:
-        """Dequeue a job without waiting and write its start, or return None."""
+    def _write_idle(self) -> None:
+        with self.connection.pipeline() as pipeline:
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            self.heartbeat(pipeline=pipeline)
+            pipeline.execute()
+
+    def _reached_max_jobs(self, jobs_done: int) -> bool:
+        return (
+            self.max_jobs_per_horse is not None and jobs_done >= self.max_jobs_per_horse
+        )
+
+    def _may_take_next_job(self) -> bool:
+        """Tell whether the job that ends now may be followed by another here."""
+        return (
+            not self._reached_max_jobs(self._horse_jobs_done + 1)
+            and time.monotonic() < self._chain_deadline
+            and self._may_take_job()
+        )
+
+    def _may_take_job(self) -> bool:
+        """Tell whether the horse may dequeue another job now."""
         if self._chain_stop.value or self._suspended_now():
-            return None
-        if os.getppid() != self._worker_pid:
-            # The worker died, so no one would monitor the next job.
+            return False
+        # If the worker died, no one would monitor the next job.
+        return os.getppid() == self._worker_pid
+
+    def _start_following_job(self) -> tuple[Job, Any, Execution] | None:
+        """Dequeue a job without waiting and write its start, or return None.
+
+        The job is the one dequeued with the last job's success, if any.
+        """
+        dequeued = self._dequeued
+        if dequeued is None and not self._may_take_job():
             return None
         try:
-            result = self.queue_class.dequeue_any(
-                self._ordered_queues,
-                None,
-                connection=self.connection,
-                job_class=self.job_class,
-                serializer=self.serializer,
-                death_penalty_class=self.death_penalty_class,
-            )
+            if dequeued is not None:
+                result = self._restore_dequeued(dequeued)
+            else:
+                result = self._dequeue()
             if result is None:
                 return None
             job, queue = result
@@ -115,6 +171,51 @@ class HorseMixin:
             self.log.exception("Horse %s: failed to dequeue a job", os.getpid())
             return None
         return job, queue, execution
+
+    def _dequeue(self) -> tuple[Job, Any] | None:
+        return self.queue_class.dequeue_any(
+            self._ordered_queues,
+            None,
+            connection=self.connection,
+            job_class=self.job_class,
+            serializer=self.serializer,
+            death_penalty_class=self.death_penalty_class,
+        )
+
+    def _add_dequeue(self, pipeline: Any) -> None:
+        """Add DEQUEUE_SCRIPT for the queues, in their order, to ``pipeline``."""
+        queues = self._ordered_queues
+        if len(queues) == 1 and self.get_redis_server_version() >= (6, 2, 0):
+            keys = [queues[0].key, queues[0].intermediate_queue_key]
+            move = "1"
+        else:
+            keys = [queue.key for queue in queues]
+            move = "0"
+        prefix = self.job_class.redis_job_namespace_prefix
+        pipeline.eval(DEQUEUE_SCRIPT, len(keys), *keys, prefix, move)
+
+    def _restore_dequeued(self, dequeued: Any) -> tuple[Job, Any] | None:
+        """Build the job and queue from DEQUEUE_SCRIPT's reply.
+
+        When the queues were empty, return None. When the job's hash is gone
+        (the job expired or was deleted while queued), dequeue again, as
+        RQ's ``dequeue_any()`` does.
+        """
+        if not dequeued:
+            return None
+        queue_key, job_id, fields = (
+            as_text(dequeued[0]),
+            as_text(dequeued[1]),
+            dequeued[2],
+        )
+        if not fields:
+            return self._dequeue()
+        job = self.job_class(
+            job_id, connection=self.connection, serializer=self.serializer
+        )
+        job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
+        prefix = self.queue_class.redis_queue_namespace_prefix
+        return job, self._queue_named(queue_key[len(prefix) :])
 
     def _suspended_now(self) -> bool:
         # As in the worker, the flag is read at most once a second.
@@ -147,6 +248,7 @@ class HorseMixin:
         self._running_job.value = job.id.encode()[: JOB_ID_BYTES - 1]
         self._prepared_job_id = job.id
         self._job_timed_out = False
+        self._left_busy = False
         try:
             self.perform_job(job, queue, execution)
         finally:
@@ -189,6 +291,7 @@ class HorseMixin:
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         result_ttl = job.get_result_ttl(self.default_result_ttl)
+        take_next = self._in_fast_horse and self._may_take_next_job()
         with self.connection.pipeline() as pipeline:
             pipeline.scard(job.dependents_key)
             self.increment_successful_job_count(pipeline=pipeline)
@@ -206,8 +309,21 @@ class HorseMixin:
                 )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
-            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            dependents = pipeline.execute()[0]
+            self._keep_busy = take_next
+            try:
+                self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            finally:
+                self._keep_busy = False
+            if take_next:
+                # The next job leaves its queue in this transaction, saving
+                # the two round trips of a dequeue.
+                self._add_dequeue(pipeline)
+            results = pipeline.execute()
+        self._left_busy = take_next
+        dependents = results[0]
+        if take_next:
+            # False when the queues were empty, so the horse does not look again.
+            self._dequeued = results[-1] or False
         if dependents:
             # NOTE: RQ moves dependents to its ready registry inside the success
             # transaction, so its cleanup enqueues them after a crash. Here a
@@ -238,7 +354,7 @@ class HorseMixin:
         self, job: Job, pipeline: Any, execution: Execution | None = None
     ) -> None:
         super().cleanup_execution(job, pipeline, execution)
-        if self._in_fast_horse:
+        if self._in_fast_horse and not self._keep_busy:
             # The worker trusts these writes when the horse replies.
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
             self.heartbeat(pipeline=pipeline)

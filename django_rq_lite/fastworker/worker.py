@@ -85,6 +85,10 @@ class FastWorker(HorseMixin, Worker):
         self._heartbeat_written_ttl = 0
         self._suspension_checked_at = float("-inf")
         self._chain_jobs = True
+        self._chain_deadline = float("-inf")
+        self._dequeued: Any = None
+        self._keep_busy = False
+        self._left_busy = False
         self._chain_stop: Any = None
         self._running_job: Any = None
 
@@ -212,9 +216,14 @@ class FastWorker(HorseMixin, Worker):
                 job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
             )
             self.executions[execution.id] = execution
-            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
-            job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
+            # Between two jobs that a horse runs in a row, the worker stays
+            # busy, and its heartbeat is written at most once a second.
+            if self._state != WorkerStatus.BUSY:
+                self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            write_heartbeat = not self._heartbeat_covers(heartbeat_ttl)
+            if write_heartbeat:
+                self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            # This also writes the job's heartbeat.
             job.prepare_for_execution(self.name, pipeline=pipeline)
             pipeline.persist(job.key)
             if len(self.queues) == 1:
@@ -223,7 +232,8 @@ class FastWorker(HorseMixin, Worker):
                 pipeline.hgetall(job.key)
             results = pipeline.execute()
         self._state_written_at = time.monotonic()
-        self._note_heartbeat(heartbeat_ttl)
+        if write_heartbeat:
+            self._note_heartbeat(heartbeat_ttl)
         return execution, results[-1] if read_hash else None
 
     def _ensure_horse(self) -> None:
