@@ -7,11 +7,13 @@ a retired id is never reused.
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.checks.registry import registry
 from django.utils.module_loading import import_string
 from rq.exceptions import TimeoutFormatError
 from rq.utils import parse_timeout
@@ -22,6 +24,10 @@ URL_SCHEMES = ("redis", "rediss", "unix", "embedded")
 
 # Values of these keys may hold passwords, so messages show only their type.
 SECRET_KEYS = ("PASSWORD", "SSL_PASSWORD", "CONNECTION_KWARGS", "SENTINEL_KWARGS")
+
+# Modules of the Tasks framework's check of every TASKS backend: Django 6.0's
+# own, then the django-tasks backport's for older Django.
+TASK_CHECK_MODULES = ("django.tasks.checks", "django_tasks.checks")
 
 
 @register("django_rq_lite")
@@ -131,10 +137,21 @@ def check_global(options: Any) -> list:
 
 
 def _check_operations(options: dict) -> list:
-    """Check the metrics token and the periodic jobs (E020 to E024)."""
-    from . import cron, metrics
+    """Check the metrics token and the periodic jobs (E020 to E024).
 
-    return metrics.check_settings(options) + cron.check_settings(options)
+    Each module is imported only when its keys are set, because the checks
+    run at every worker start and a worker needs neither module.
+    """
+    messages = []
+    if options.get("METRICS_TOKEN"):
+        from . import metrics
+
+        messages += metrics.check_settings(options)
+    if options.get("CRON") or options.get("CRON_MODULE"):
+        from . import cron
+
+        messages += cron.check_settings(options)
+    return messages
 
 
 def _check_commit_options(where: str, options: dict) -> list:
@@ -388,20 +405,36 @@ def _check_ttls(where: str, options: dict) -> list:
     return messages
 
 
-def _register_task_checks() -> None:
-    """Import the Tasks framework's checks, which call ``RQBackend.check()``.
+@register
+def check_task_backends(app_configs: Any = None, **kwargs: Any) -> list:
+    """Run the Tasks framework's check of ``TASKS`` if it is not registered yet.
 
-    Django registers them when ``django.tasks`` (or the backport's
-    ``django_tasks.checks``) is first imported. A project whose task modules
-    load after ``manage.py check`` collects its checks would skip them.
+    The framework registers that check, which calls ``RQBackend.check()``,
+    when Django 6.0's ``django.tasks`` or the backport's
+    ``django_tasks.checks`` is first imported. A project whose task modules
+    load after ``manage.py check`` collects its checks would skip it. The
+    framework is imported only when the project sets ``TASKS``, because
+    every worker start runs the checks and would pay for the import.
     """
-    try:
-        import django.tasks  # noqa: F401
-    except ImportError:
+    if not settings.is_overridden("TASKS") or _task_checks():
+        return []
+    for module_name in TASK_CHECK_MODULES:
         try:
-            import django_tasks.checks  # noqa: F401
+            importlib.import_module(module_name)
         except ImportError:
-            pass
+            continue
+        break
+    # The import registered the framework's check after this run collected
+    # its list, so this run calls it here and later runs call it directly.
+    messages = []
+    for check in _task_checks():
+        messages.extend(check(app_configs=app_configs, **kwargs))
+    return messages
 
 
-_register_task_checks()
+def _task_checks() -> list:
+    return [
+        check
+        for check in registry.get_checks(include_deployment_checks=True)
+        if getattr(check, "__module__", None) in TASK_CHECK_MODULES
+    ]

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
-
-from . import actions, periodic, views
+from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from .options import QueueAdmin
+
+
+def lazy_view(name: str) -> Callable[..., HttpResponse]:
+    """Return a view that imports the view ``name`` of this package when called.
+
+    ``name`` is ``"module.function"``. Every worker start loads the URLconf
+    for Django's system checks but serves no page, so the page modules and
+    the dashboard modules that they import stay out of its memory.
+    """
+    path_name = f"{__package__}.{name}"
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return import_string(path_name)(request, *args, **kwargs)
+
+    view.__module__, view.__name__ = path_name.rsplit(".", 1)
+    view.__qualname__ = view.__name__
+    return view
 
 
 def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
@@ -25,47 +43,47 @@ def get_urlpatterns(model_admin: QueueAdmin) -> list[URLPattern]:
     wrap = model_admin.wrap_view
     name = model_admin.url_name
     return [
-        path("", wrap(views.queue_list), name=name("changelist")),
-        path("workers/", wrap(views.worker_list), name=name("workers")),
-        path("counts.json", wrap(views.queue_counts), name=name("counts")),
+        path("", wrap(lazy_view("views.queue_list")), name=name("changelist")),
+        path("workers/", wrap(lazy_view("views.worker_list")), name=name("workers")),
+        path("counts.json", wrap(lazy_view("views.queue_counts")), name=name("counts")),
         path(
             "periodic-jobs/",
-            wrap(periodic.periodic_job_list),
+            wrap(lazy_view("periodic.periodic_job_list")),
             name=name("periodic_jobs"),
         ),
         path(
             "<str:queue_name>/jobs/<str:job_id>/",
-            wrap(views.job_detail),
+            wrap(lazy_view("views.job_detail")),
             name=name("job"),
         ),
         path(
             "<str:queue_name>/jobs/<str:job_id>/requeue/",
-            wrap(actions.job_action, permission="change"),
+            wrap(lazy_view("actions.job_action"), permission="change"),
             name=name("requeue"),
         ),
         path(
             "<str:queue_name>/jobs/<str:job_id>/<str:action>/",
-            wrap(actions.job_action, permission="change"),
+            wrap(lazy_view("actions.job_action"), permission="change"),
             name=name("job_action"),
         ),
         path(
             "<str:queue_name>/failed/requeue/",
-            wrap(actions.requeue_all, permission="change"),
+            wrap(lazy_view("actions.requeue_all"), permission="change"),
             name=name("requeue_all"),
         ),
         path(
             "<str:queue_name>/empty/",
-            wrap(actions.empty, permission="change"),
+            wrap(lazy_view("actions.empty"), permission="change"),
             name=name("empty"),
         ),
         path(
             "<str:queue_name>/<str:list_name>/all/<str:action>/",
-            wrap(actions.all_action, permission="change"),
+            wrap(lazy_view("actions.all_action"), permission="change"),
             name=name("all_action"),
         ),
         path(
             "<str:queue_name>/<str:list_name>/",
-            wrap(views.job_list),
+            wrap(lazy_view("views.job_list")),
             name=name("jobs"),
         ),
     ]

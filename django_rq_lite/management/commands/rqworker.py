@@ -4,7 +4,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from django_rq_lite import cron
 from django_rq_lite.fastworker import command_options as fast_options
 from django_rq_lite.management import worker_options
 from django_rq_lite.management.helpers import check_queue_names
@@ -19,6 +18,8 @@ def cron_thread(scheduler):
     if scheduler is None:
         yield
         return
+    from django_rq_lite import cron
+
     thread, stop = cron.start_scheduler_thread(scheduler)
     try:
         yield
@@ -142,6 +143,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def _build_cron_scheduler(self):
+        from django_rq_lite import cron
+
         try:
             return cron.build_scheduler()
         except ImproperlyConfigured as error:
