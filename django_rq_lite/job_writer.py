@@ -18,6 +18,9 @@ from rq.job import Job
 # Packed field names of the job hash, which repeat in every job.
 _field_names: dict[str, bytes] = {}
 
+# (encoding, encoding errors) -> the HashPacker for clients that use them.
+_hash_packers: dict[tuple[str, str], HashPacker] = {}
+
 
 def pack_bulk(value: bytes) -> bytes:
     """Return ``value`` as a RESP bulk string."""
@@ -40,19 +43,52 @@ def pack_field_name(name: str) -> bytes:
     return packed
 
 
-def pack_job_hash(job: Job, encode: Any) -> list[bytes]:
-    """Return the HSET that saves ``job``, as ``Job.save()`` would send it.
+class HashPacker:
+    """Packer of job hash fields for one client encoding.
 
-    ``encode`` is the client's ``Encoder.encode``, so strings and numbers
-    become the bytes that redis-py would send.
+    Most fields of a job hash (its callbacks, origin, timeout, TTLs and
+    the empty timestamps) repeat from job to job, so each field's last
+    packed value is kept and reused when the next job has the same value.
+    Only ``str`` and ``int`` values are reused, whose packing depends on
+    the value and the encoding alone.
     """
-    mapping = job.to_dict()
-    parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * len(mapping))]
-    parts.append(pack_bulk(job.key.encode()))
-    for name, value in mapping.items():
-        parts.append(pack_field_name(name))
-        parts.append(pack_bulk(value if type(value) is bytes else encode(value)))
-    return parts
+
+    def __init__(self, encode: Any) -> None:
+        self.encode = encode
+        # Field name -> (value, packed name and value) of its last packing.
+        self.last_fields: dict[str, tuple[Any, bytes]] = {}
+
+    def pack_job_hash(self, job: Job) -> bytes:
+        """Return the HSET that saves ``job``, as ``Job.save()`` sends it."""
+        mapping = job.to_dict()
+        parts = [b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * len(mapping))]
+        parts.append(pack_bulk(job.key.encode()))
+        last_fields = self.last_fields
+        for name, value in mapping.items():
+            kind = type(value)
+            if kind is bytes:
+                parts.append(pack_field_name(name))
+                parts.append(pack_bulk(value))
+                continue
+            last = last_fields.get(name)
+            if last is not None and type(last[0]) is kind and last[0] == value:
+                parts.append(last[1])
+                continue
+            packed = pack_field_name(name) + pack_bulk(self.encode(value))
+            if kind is str or kind is int:
+                last_fields[name] = (value, packed)
+            parts.append(packed)
+        return b"".join(parts)
+
+
+def get_hash_packer(client: Any) -> HashPacker:
+    """Return the ``HashPacker`` for the encoding of a redis-py client."""
+    encoder = client.connection_pool.get_encoder()
+    key = (encoder.encoding, encoder.encoding_errors)
+    packer = _hash_packers.get(key)
+    if packer is None:
+        packer = _hash_packers.setdefault(key, HashPacker(encoder.encode))
+    return packer
 
 
 def pack_job_expiry(job: Job) -> list[bytes]:
@@ -81,7 +117,7 @@ def write_jobs(queue: Any, jobs: Iterable[tuple[Job, bool]]) -> None:
     the ids with one RPUSH, and one LPUSH for the ``at_front`` jobs.
     """
     client = queue.connection
-    encode = client.connection_pool.get_encoder().encode
+    packer = get_hash_packer(client)
     parts = [MULTI]
     parts.append(
         pack_command(b"SADD", queue.redis_queues_keys.encode(), queue.key.encode())
@@ -90,10 +126,12 @@ def write_jobs(queue: Any, jobs: Iterable[tuple[Job, bool]]) -> None:
     back_ids = []
     front_ids = []
     for job, at_front in jobs:
-        parts.extend(pack_job_hash(job, encode))
-        expiry = pack_job_expiry(job)
-        parts.extend(expiry)
-        queued += 1 + len(expiry)
+        parts.append(packer.pack_job_hash(job))
+        queued += 1
+        if job.ttl:
+            expiry = pack_job_expiry(job)
+            parts.extend(expiry)
+            queued += len(expiry)
         (front_ids if at_front else back_ids).append(job.id)
     if back_ids:
         parts.append(pack_push(b"RPUSH", queue.key, back_ids))

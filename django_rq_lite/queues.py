@@ -218,14 +218,15 @@ class SettingsDefaultsMixin(CommitModeMixin):
             failure_ttl = defaults["failure_ttl"]
         # NOTE: the steps below follow Queue.create_job() of RQ 2.12 and 3.0.
         # tests/test_job_writer.py compares the hashes that both ways save.
+        # Job.create() parses the result and failure TTLs itself.
         job = self.job_class.create(
             func,
             args=data.args,
             kwargs=data.kwargs,
             connection=self.connection,
-            result_ttl=parse_timeout(result_ttl),
+            result_ttl=result_ttl,
             ttl=ttl,
-            failure_ttl=parse_timeout(failure_ttl),
+            failure_ttl=failure_ttl,
             status=JobStatus.QUEUED,
             description=data.description,
             timeout=self._default_timeout if timeout is None else timeout,
