@@ -5,9 +5,25 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 from rq import Worker
 
+from .. import conf
 from ..queues import resolve_class
 from .pool import WorkerProcesses
-from .worker import FastWorker
+from .worker import FastWorker, supports_installed_rq
+
+# How rqworker's help names its default worker class.
+DEFAULT_WORKER_HELP = "django_rq_lite.fastworker.FastWorker, or rq.Worker on RQ 2"
+
+
+def default_worker_class() -> type[Worker]:
+    """Return rqworker's worker class when ``--worker-class`` names none.
+
+    That is ``RQ['WORKER_CLASS']`` when set, else FastWorker, which needs
+    RQ 3, else RQ's forking ``Worker``.
+    """
+    configured = conf.get_class("WORKER_CLASS")
+    if configured is not None:
+        return configured
+    return FastWorker if supports_installed_rq() else Worker
 
 
 def add_arguments(parser) -> None:
@@ -41,7 +57,9 @@ def worker_options(options: dict, class_options: dict) -> dict:
         raise CommandError(
             f"--max-jobs-per-horse is {limit}, but it must be at least 1."
         )
-    worker_class = resolve_class(class_options["worker_class"], "WORKER_CLASS", Worker)
+    worker_class = resolve_class(
+        class_options["worker_class"], "WORKER_CLASS", default_worker_class()
+    )
     if not issubclass(worker_class, FastWorker):
         raise CommandError(
             f"--max-jobs-per-horse needs a worker that reuses its work-horse, "

@@ -9,6 +9,7 @@ from typing import Any
 
 from rq.executions import Execution
 from rq.job import Job, JobStatus
+from rq.queue import Queue
 from rq.suspension import is_suspended
 from rq.timeouts import BaseTimeoutException
 from rq.utils import as_text, now
@@ -291,7 +292,11 @@ class HorseMixin:
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         result_ttl = job.get_result_ttl(self.default_result_ttl)
-        take_next = self._in_fast_horse and self._may_take_next_job()
+        take_next = (
+            self._in_fast_horse
+            and uses_rq_dequeue(self.queue_class)
+            and self._may_take_next_job()
+        )
         with self.connection.pipeline() as pipeline:
             pipeline.scard(job.dependents_key)
             self.increment_successful_job_count(pipeline=pipeline)
@@ -372,6 +377,18 @@ class HorseMixin:
         from django.db import connections
 
         connections.close_all()
+
+
+def uses_rq_dequeue(queue_class: type) -> bool:
+    """Tell whether ``queue_class`` dequeues as RQ's ``Queue`` does.
+
+    DEQUEUE_SCRIPT does what these methods do, so a queue class that
+    overrides one of them dequeues through its own methods instead.
+    """
+    return all(
+        getattr(queue_class, name).__func__ is getattr(Queue, name).__func__
+        for name in ("dequeue_any", "lmove", "lpop", "_fetch_dequeued_job")
+    )
 
 
 def describe_job(job: Job, execution: Execution) -> dict:

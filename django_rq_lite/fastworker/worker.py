@@ -220,7 +220,12 @@ class FastWorker(HorseMixin, Worker):
             # busy, and its heartbeat is written at most once a second.
             if self._state != WorkerStatus.BUSY:
                 self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            write_heartbeat = not self._heartbeat_covers(heartbeat_ttl)
+            # A running job sets the worker key's expiry to heartbeat_ttl,
+            # shorter than an idle worker's, as RQ's worker does.
+            write_heartbeat = not (
+                self._heartbeat_covers(heartbeat_ttl)
+                and self._heartbeat_written_ttl == heartbeat_ttl
+            )
             if write_heartbeat:
                 self.heartbeat(heartbeat_ttl, pipeline=pipeline)
             # This also writes the job's heartbeat.

@@ -30,11 +30,11 @@ def add_queue_arguments(parser):
     )
 
 
-def add_class_arguments(parser):
+def add_class_arguments(parser, worker_default="rq.Worker"):
     parser.add_argument(
         "--worker-class",
         help="Dotted path of the worker class (default: RQ['WORKER_CLASS'] "
-        "or rq.Worker).",
+        f"or {worker_default}).",
     )
     parser.add_argument(
         "--queue-class",

@@ -13,7 +13,14 @@ from rq.job import JobStatus
 
 from django_rq_lite import get_queue
 from tests.commands.worker_process import run_worker
+from tests.reliability.helpers import FAST_WORKER_MARKS
 from tests.testapp import jobs
+
+# Workers that run many jobs in one process, so one database connection.
+NO_FORK_PER_JOB = [
+    "rq.SimpleWorker",
+    pytest.param("django_rq_lite.fastworker.FastWorker", marks=FAST_WORKER_MARKS),
+]
 
 POSTGRESQL_ENV = {
     "settings": "tests.worker_settings",
@@ -54,7 +61,7 @@ def test_forking_worker_runs_orm_jobs_in_a_row():
     Group.objects.create(name="editors")
     queued = enqueue_each(*[jobs.database_connection_state] * 3)
 
-    result = run_worker("--burst")
+    result = run_worker("--burst", "--worker-class", "rq.Worker")
 
     assert result.returncode == 0, result.stderr
     for job in queued:
@@ -64,12 +71,11 @@ def test_forking_worker_runs_orm_jobs_in_a_row():
         assert state["group_names"] == ["editors"]
 
 
-def test_postgresql_simple_worker_reuses_connection(postgresql):
+@pytest.mark.parametrize("worker_class", NO_FORK_PER_JOB)
+def test_postgresql_simple_worker_reuses_connection(postgresql, worker_class):
     queued = enqueue_each(jobs.database_backend_pid, jobs.database_backend_pid)
 
-    result = run_worker(
-        "--burst", "--worker-class", "rq.SimpleWorker", **POSTGRESQL_ENV
-    )
+    result = run_worker("--burst", "--worker-class", worker_class, **POSTGRESQL_ENV)
 
     assert result.returncode == 0, result.stderr
     pids = [job.latest_result().return_value for job in queued]
@@ -83,7 +89,7 @@ def test_postgresql_forking_worker_survives_terminated_backend(postgresql):
         jobs.database_backend_pid,
     )
 
-    result = run_worker("--burst", **POSTGRESQL_ENV)
+    result = run_worker("--burst", "--worker-class", "rq.Worker", **POSTGRESQL_ENV)
 
     assert result.returncode == 0, result.stderr
     statuses = [job.get_status() for job in queued]
@@ -92,16 +98,15 @@ def test_postgresql_forking_worker_survives_terminated_backend(postgresql):
     assert len(pids) == 3
 
 
-def test_postgresql_simple_worker_fails_at_most_one_job(postgresql):
+@pytest.mark.parametrize("worker_class", NO_FORK_PER_JOB)
+def test_postgresql_simple_worker_fails_at_most_one_job(postgresql, worker_class):
     killed, *after = enqueue_each(
         jobs.terminate_database_backend,
         jobs.database_backend_pid,
         jobs.database_backend_pid,
     )
 
-    result = run_worker(
-        "--burst", "--worker-class", "rq.SimpleWorker", **POSTGRESQL_ENV
-    )
+    result = run_worker("--burst", "--worker-class", worker_class, **POSTGRESQL_ENV)
 
     assert result.returncode == 0, result.stderr
     assert killed.get_status() == JobStatus.FINISHED

@@ -49,7 +49,9 @@ class Command(BaseCommand):
             "the periodic jobs of RQ['CRON'] and RQ['CRON_MODULE'].",
         )
         parser.add_argument("--name", help="Worker name (default: RQ's random name).")
-        worker_options.add_class_arguments(parser)
+        worker_options.add_class_arguments(
+            parser, worker_default=fast_options.DEFAULT_WORKER_HELP
+        )
         parser.add_argument(
             "--max-jobs",
             type=int,
@@ -133,6 +135,8 @@ class Command(BaseCommand):
 
     def _build_worker(self, queue_names, options):
         kwargs = worker_options.class_options(options)
+        if kwargs["worker_class"] is None:
+            kwargs["worker_class"] = fast_options.default_worker_class()
         kwargs.update(fast_options.worker_options(options, kwargs))
         for option in ("name", "worker_ttl", "job_monitoring_interval"):
             if options[option] is not None:
