@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import random
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rq.executions import Execution
@@ -113,10 +115,10 @@ class HorseMixin:
                     # The last job's end left the worker busy, expecting
                     # another job; the worker trusts the horse's idle state.
                     self._write_idle()
-                channel.send({"retire": retire, "next": None})
+                channel.send_bytes(encode_reply(retire))
                 return retire
             job, queue, execution = following
-            channel.send({"retire": False, "next": describe_job(job, execution)})
+            channel.send_bytes(encode_reply(False, job, execution))
             self._run_job(job, queue, execution)
 
     def _write_idle(self) -> None:
@@ -391,12 +393,48 @@ def uses_rq_dequeue(queue_class: type) -> bool:
     )
 
 
-def describe_job(job: Job, execution: Execution) -> dict:
-    """Return what the worker needs to monitor ``job``, for the pipe."""
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) -> bytes:
+    """Return the horse's reply for the pipe: whether it retires, and the
+    job it started itself, if any, with what the worker needs to monitor it.
+
+    The horse sends one per job, so the reply is a marshalled tuple, which
+    costs less than pickling a dictionary.
+    """
+    if job is None:
+        return marshal.dumps((retire,))
+    created_at = execution.created_at
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    return marshal.dumps(
+        (
+            retire,
+            job.id,
+            job.origin,
+            job.timeout,
+            execution.id,
+            (created_at - EPOCH) // MICROSECOND,
+        )
+    )
+
+
+def decode_reply(data: bytes) -> dict:
+    """Return the reply that ``encode_reply()`` encoded, as a dictionary."""
+    # The pipe joins the worker to the horse it forked, so data is trusted.
+    fields = marshal.loads(data)  # noqa: S302
+    if len(fields) == 1:
+        return {"retire": fields[0], "next": None}
+    retire, job_id, queue_name, timeout, execution_id, micros = fields
     return {
-        "job_id": job.id,
-        "queue_name": job.origin,
-        "timeout": job.timeout,
-        "execution_id": execution.id,
-        "execution_created_at": execution.created_at,
+        "retire": retire,
+        "next": {
+            "job_id": job_id,
+            "queue_name": queue_name,
+            "timeout": timeout,
+            "execution_id": execution_id,
+            "execution_created_at": EPOCH + micros * MICROSECOND,
+        },
     }

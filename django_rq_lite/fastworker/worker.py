@@ -19,7 +19,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from .horse import JOB_ID_BYTES, HorseMixin
+from .horse import JOB_ID_BYTES, HorseMixin, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -326,7 +326,7 @@ class FastWorker(HorseMixin, Worker):
             if not self._channel.poll():
                 # Only the pidfd is ready, so the horse exited without a reply.
                 return None
-            return self._channel.recv()
+            return decode_reply(self._channel.recv_bytes())
         except (EOFError, OSError):
             return None
 
