@@ -230,7 +230,7 @@ class JobFunction(Generic[P, R]):
         """Return the queue and options of a delay() that writes at once.
 
         Return ``None`` when the queue is not a django-rq-lite async queue
-        or enqueues on commit. The answer is cached until a setting that
+        or enqueues on commit. The result is cached until a setting that
         configures queues changes.
         """
         plan = self._direct_plan

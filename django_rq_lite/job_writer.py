@@ -1,10 +1,11 @@
 """Write new RQ jobs to Redis in one transaction of hand-packed commands.
 
 redis-py's pipeline encodes and packs every argument of every command in
-Python, which costs more than the round trip for a job hash of about twenty
-fields. This module packs the same commands once per job from the values
-that RQ's ``Job.to_dict()`` returns, and sends them as one MULTI/EXEC
-request, so Redis ends with the keys and queue order that RQ writes.
+Python. In a profile of ``.delay()`` (RQ 3.0, redis-py 8.2, Python 3.11)
+that took longer than the round trip itself, because a job hash has about
+fifteen fields. This module packs the same commands from the values that
+RQ's ``Job.to_dict()`` returns and sends them as one MULTI/EXEC request, so
+Redis ends with the keys and queue order that RQ writes.
 """
 
 from __future__ import annotations
@@ -92,12 +93,13 @@ def get_hash_packer(client: Any) -> HashPacker:
 
 
 def pack_job_expiry(job: Job) -> list[bytes]:
-    """Return the EXPIREs that ``Job.cleanup(ttl=job.ttl)`` sends for a TTL.
+    """Return the EXPIREs that ``Job.cleanup(ttl=job.ttl)`` sends.
 
-    RQ's queues reject a TTL of zero or less, so only a positive TTL (or
-    none) reaches this point.
+    That is three EXPIREs for a positive TTL and none otherwise. RQ's
+    ``create_job()`` rejects a TTL of zero, which ``cleanup()`` would turn
+    into a DEL.
     """
-    if not job.ttl:
+    if not job.ttl or job.ttl < 0:
         return []
     ttl = str(job.ttl).encode()
     keys = (job.key, job.dependents_key, job.dependencies_key)
@@ -147,8 +149,8 @@ def execute_transaction(client: Any, request: bytes, queued: int) -> list:
     """Send a packed MULTI ... EXEC request and return the EXEC results.
 
     ``queued`` is the number of commands between MULTI and EXEC. A
-    connection error is retried as the client's retry policy says, as
-    redis-py's own pipelines are, and the first error reply is raised.
+    connection error is retried under the client's retry policy, as in
+    redis-py's own pipelines, and the first error reply is raised.
     """
     pool = client.connection_pool
     try:
@@ -181,7 +183,8 @@ def _send_and_read(connection: Any, request: bytes, queued: int) -> list:
     try:
         results = connection.read_response()
     except ResponseError as error:
-        # EXECABORT: a command was rejected before EXEC. Its error says why.
+        # EXECABORT: Redis rejected a queued command, whose error gives the
+        # reason.
         raise (errors[0] if errors else error) from None
     for result in results:
         if isinstance(result, ResponseError):

@@ -147,11 +147,10 @@ class SettingsDefaultsMixin(CommitModeMixin):
         return not args and not extra and self._is_async and is_mode_decided()
 
     def enqueue_many_now(self, job_datas: list) -> list[Job]:
-        """Enqueue ``EnqueueData`` entries in one transaction, ignoring
-        ``COMMIT_MODE``.
+        """Enqueue ``EnqueueData`` entries now, in one transaction.
 
-        The caller ensures that the queue is async and that no entry has
-        ``depends_on``.
+        ``COMMIT_MODE`` is not applied. The caller ensures that the queue is
+        async and that no entry has ``depends_on``.
         """
         with enqueue_errors(self):
             return self._enqueue_many_in_one_write(job_datas)
@@ -176,10 +175,7 @@ class SettingsDefaultsMixin(CommitModeMixin):
                     "enqueue_many() call. Give each job its own id."
                 )
             seen_ids.add(data.job_id)
-        if creates_plain_jobs(type(self), self.job_class):
-            jobs = [self._create_plain_job(data) for data in job_datas]
-        else:
-            jobs = [self.create_job(**job_data_options(data)) for data in job_datas]
+        jobs = self._create_jobs(job_datas)
         for job in jobs:
             # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
             # it on its own enqueue path. An RQ upgrade must keep it.
@@ -188,8 +184,26 @@ class SettingsDefaultsMixin(CommitModeMixin):
         write_jobs(self, zip(jobs, at_front, strict=True))
         return jobs
 
-    def _create_plain_job(self, data: Any) -> Job:
-        """Create the job that ``create_job()`` would, from ``EnqueueData``.
+    def _create_jobs(self, job_datas: list) -> list[Job]:
+        """Create the jobs of ``EnqueueData`` entries as ``create_job()`` would."""
+        if not creates_plain_jobs(type(self), self.job_class):
+            return [self.create_job(**job_data_options(data)) for data in job_datas]
+
+        from .decorators import JobFunction, check_importable
+
+        jobs = []
+        for data in job_datas:
+            # As in create_job(), the function that a @job wraps is stored,
+            # once a worker is known to be able to import it.
+            func = data.func
+            if isinstance(func, JobFunction):
+                func = func.func
+            check_importable(func)
+            jobs.append(self._create_plain_job(data, func))
+        return jobs
+
+    def _create_plain_job(self, data: Any, func: Any) -> Job:
+        """Create one job as ``create_job()`` would, storing ``func``.
 
         RQ's ``Job()`` checks its serializer against the ``Serializer``
         protocol, which takes longer on Python 3.11 than the rest of the
@@ -203,12 +217,6 @@ class SettingsDefaultsMixin(CommitModeMixin):
         if timeout == 0 or (ttl is not None and ttl <= 0):
             # RQ's create_job() raises the error for these values.
             return self.create_job(**job_data_options(data))
-        from .decorators import JobFunction, check_importable
-
-        func = data.func
-        if isinstance(func, JobFunction):
-            func = func.func
-        check_importable(func)
         defaults = get_job_defaults(self.name)
         result_ttl = data.result_ttl
         if result_ttl is None:
