@@ -152,10 +152,24 @@ def test_job_runs_outside_worker_process(run_fast_worker, flush_redis):
 def test_max_jobs_per_horse_needs_fast_worker():
     from tests.commands.worker_process import run_worker
 
-    result = run_worker("--burst", "--max-jobs-per-horse", "2")
+    result = run_worker(
+        "--burst", "--worker-class", "rq.Worker", "--max-jobs-per-horse", "2"
+    )
 
     assert result.returncode != 0
     assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
+
+
+def test_rqworker_default_is_fast_worker(flush_redis):
+    from tests.commands.worker_process import run_worker
+
+    queued = [get_queue().enqueue(jobs.worker_pid) for _ in range(2)]
+    result = run_worker("--burst", "--max-jobs-per-horse", "2")
+
+    assert result.returncode == 0, result.stderr
+    pids = {job.latest_result().return_value for job in queued}
+    # RQ's Worker would fork a horse per job; FastWorker reuses one.
+    assert len(pids) == 1
 
 
 def test_dependent_runs_after_parent(run_fast_worker):

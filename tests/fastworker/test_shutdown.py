@@ -158,7 +158,15 @@ def test_processes_stop_on_sigterm(start_fast_worker, flush_redis):
 
 
 def test_processes_reject_bad_option_early():
-    result = run_worker("--burst", "--processes", "2", "--max-jobs-per-horse", "2")
+    result = run_worker(
+        "--burst",
+        "--processes",
+        "2",
+        "--worker-class",
+        "rq.Worker",
+        "--max-jobs-per-horse",
+        "2",
+    )
 
     assert result.returncode != 0
     assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
