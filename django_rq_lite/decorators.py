@@ -161,6 +161,11 @@ class JobFunction(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached plan contains a queue, whose Redis client cannot be
+        # copied, so copies start without one.
+        return {**self.__dict__, "_direct_plan": None}
+
     def __repr__(self) -> str:
         return f"<JobFunction {self.func.__module__}.{self.func.__qualname__}>"
 

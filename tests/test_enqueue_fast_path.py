@@ -1,5 +1,6 @@
 """The enqueue fast path: cached queues, round trips and delay_many()."""
 
+import copy
 import multiprocessing
 import threading
 
@@ -456,3 +457,12 @@ def test_delay_sync_queue_runs_inline():
     enqueued = job("sync")(add).delay(2, 3)
     assert enqueued.get_status() == JobStatus.FINISHED
     assert enqueued.return_value() == 5
+
+
+def test_job_function_deepcopy_after_delay():
+    delayed_add = job(add)
+    delayed_add.delay(1, 2)
+    copied = copy.deepcopy(delayed_add)
+    enqueued = copied.delay(3, 4)
+    assert enqueued.args == (3, 4)
+    assert delayed_add._direct_plan is not None
