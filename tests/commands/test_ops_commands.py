@@ -388,7 +388,7 @@ def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
         queue = get_queue()
         first = wait_for(
             lambda: len(Worker.all(queue=queue)) == 2 and Worker.all(queue=queue),
-            20,
+            60,
             "the pool did not start 2 workers",
         )
         # SIGTERM, not SIGKILL: every pool worker forks a scheduler process,
@@ -397,7 +397,7 @@ def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
         names = {worker.name for worker in first}
         wait_for(
             lambda: {worker.name for worker in Worker.all(queue=queue)} - names,
-            20,
+            60,
             "the pool did not replace the stopped worker",
         )
     finally:
