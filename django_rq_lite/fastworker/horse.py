@@ -33,16 +33,22 @@ JOB_ID_BYTES = 256
 # "1") it moves the id to the queue's intermediate list KEYS[2], like RQ's
 # LMOVE; with several it pops the first queue that has a job. ARGV[1] is the
 # job key prefix. Returns the queue key, the job id and the hash, or false.
+# The id of a job whose hash is gone leaves the intermediate list at once.
 DEQUEUE_SCRIPT = """
 local function found(queue_key, job_id)
     return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
 end
 if ARGV[2] == "1" then
     local job_id = redis.call("LMOVE", KEYS[1], KEYS[2], "LEFT", "RIGHT")
-    if job_id then
-        return found(KEYS[1], job_id)
+    if not job_id then
+        return false
     end
-    return false
+    local reply = found(KEYS[1], job_id)
+    if #reply[3] == 0 then
+        -- The job is gone, so no one would remove its id.
+        redis.call("LREM", KEYS[2], 1, job_id)
+    end
+    return reply
 end
 for _, queue_key in ipairs(KEYS) do
     local job_id = redis.call("LPOP", queue_key)

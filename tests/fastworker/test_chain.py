@@ -93,3 +93,47 @@ def process_exists(pid):
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_job_deleted_while_queued_is_skipped(run_fast_worker, flush_redis):
+    queue = get_queue()
+    first = queue.enqueue(jobs.add, 1, 1)
+    # The horse dequeues this id with the first job's success and finds no
+    # hash, so it dequeues again, as RQ's dequeue_any() does.
+    deleted = queue.enqueue(jobs.add, 2, 2)
+    flush_redis.delete(deleted.key)
+    last = queue.enqueue(jobs.add, 3, 3)
+
+    result = run_fast_worker()
+
+    assert result.returncode == 0, result.stderr
+    assert first.return_value() == 2
+    assert last.return_value() == 6
+    assert queue.count == 0
+    assert flush_redis.llen(queue.intermediate_queue_key) == 0
+
+
+def test_horse_dequeues_queues_in_order(run_fast_worker, flush_redis, tmp_path):
+    marker = tmp_path / "order.txt"
+    for name, text in [("low", "low-1"), ("high", "high-1"), ("high", "high-2")]:
+        get_queue(name).enqueue(jobs.write_marker, str(marker), text)
+    get_queue("low").enqueue(jobs.write_marker, str(marker), "low-2")
+
+    result = run_fast_worker("high", "low")
+
+    assert result.returncode == 0, result.stderr
+    assert marker.read_text().split() == ["high-1", "high-2", "low-1", "low-2"]
+    assert get_queue("high").count == 0
+    assert get_queue("low").count == 0
+
+
+def test_custom_queue_class_dequeues_every_job(run_fast_worker, flush_redis):
+    queue = get_queue()
+    queued = [queue.enqueue(jobs.add, index, 1) for index in range(3)]
+
+    result = run_fast_worker("--queue-class", "tests.testapp.jobs.CountingQueue")
+
+    assert result.returncode == 0, result.stderr
+    assert [job.get_status() for job in queued] == [JobStatus.FINISHED] * 3
+    # The horse's own dequeue goes through the class's dequeue_any() too.
+    assert flush_redis.get(jobs.CountingQueue.counter_key) == b"3"
