@@ -14,7 +14,7 @@ from rq.utils import parse_timeout
 from . import conf
 from .connections import get_connection
 from .exceptions import enqueue_errors
-from .job_writer import write_jobs
+from .job_writer import gc_paused, write_jobs
 from .on_commit import (
     ON_COMMIT_KEY,
     USING_KEY,
@@ -175,13 +175,14 @@ class SettingsDefaultsMixin(CommitModeMixin):
                     "enqueue_many() call. Give each job its own id."
                 )
             seen_ids.add(data.job_id)
-        jobs = self._create_jobs(job_datas)
-        for job in jobs:
-            # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
-            # it on its own enqueue path. An RQ upgrade must keep it.
-            self._prepare_for_queue(job)
-        at_front = [data.at_front for data in job_datas]
-        write_jobs(self, zip(jobs, at_front, strict=True))
+        with gc_paused(len(job_datas)):
+            jobs = self._create_jobs(job_datas)
+            for job in jobs:
+                # NOTE: _prepare_for_queue() is private to RQ 3.0, which calls
+                # it on its own enqueue path. An RQ upgrade must keep it.
+                self._prepare_for_queue(job)
+            at_front = [data.at_front for data in job_datas]
+            write_jobs(self, zip(jobs, at_front, strict=True))
         return jobs
 
     def _create_jobs(self, job_datas: list) -> list[Job]:

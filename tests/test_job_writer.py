@@ -1,5 +1,7 @@
 """The hand-packed enqueue transaction writes what RQ's own enqueue writes."""
 
+import gc
+
 import pytest
 import redis
 from django.test import override_settings
@@ -8,7 +10,11 @@ from rq.job import Job, JobStatus
 from rq.serializers import DefaultSerializer
 
 from django_rq_lite import get_queue
-from django_rq_lite.job_writer import execute_transaction, pack_command
+from django_rq_lite.job_writer import (
+    GC_PAUSE_MIN_JOBS,
+    execute_transaction,
+    pack_command,
+)
 from django_rq_lite.queues import SettingsDefaultsMixin, creates_plain_jobs
 from tests.dashboard.helpers import InProcessWorker
 from tests.testapp.jobs import add, fail
@@ -167,3 +173,52 @@ def test_creates_plain_jobs_custom_classes():
     plain = type("Plain", (SettingsDefaultsMixin, Queue), {})
     assert creates_plain_jobs(marking, Job) is False
     assert creates_plain_jobs(plain, InitJob) is False
+
+
+class GcRecordingQueue(Queue):
+    """A queue class that records whether the collector runs in create_job()."""
+
+    gc_enabled = []
+
+    def create_job(self, *args, **kwargs):
+        GcRecordingQueue.gc_enabled.append(gc.isenabled())
+        return super().create_job(*args, **kwargs)
+
+
+@pytest.fixture
+def gc_recording_queue():
+    GcRecordingQueue.gc_enabled = []
+    path = "tests.test_job_writer.GcRecordingQueue"
+    with override_settings(RQ={"QUEUE_CLASS": path}):
+        yield get_queue()
+
+
+def test_gc_paused_for_large_batch(gc_recording_queue):
+    datas = [Queue.prepare_data(add, args=(i, i)) for i in range(GC_PAUSE_MIN_JOBS)]
+    gc_recording_queue.enqueue_many(datas)
+    assert GcRecordingQueue.gc_enabled == [False] * GC_PAUSE_MIN_JOBS
+    assert gc.isenabled() is True
+    assert gc_recording_queue.count == GC_PAUSE_MIN_JOBS
+
+
+def test_gc_running_for_small_batch(gc_recording_queue):
+    gc_recording_queue.enqueue_many([Queue.prepare_data(add, args=(1, 1))])
+    assert GcRecordingQueue.gc_enabled == [True]
+
+
+def test_gc_stays_off_after_batch(gc_recording_queue):
+    datas = [Queue.prepare_data(add, args=(i, i)) for i in range(GC_PAUSE_MIN_JOBS)]
+    gc.disable()
+    try:
+        gc_recording_queue.enqueue_many(datas)
+        assert gc.isenabled() is False
+    finally:
+        gc.enable()
+
+
+def test_gc_restarted_after_error(gc_recording_queue, flush_redis):
+    flush_redis.set(gc_recording_queue.key, "not a list")
+    datas = [Queue.prepare_data(add, args=(i, i)) for i in range(GC_PAUSE_MIN_JOBS)]
+    with pytest.raises(redis.ResponseError):
+        gc_recording_queue.enqueue_many(datas)
+    assert gc.isenabled() is True
