@@ -14,7 +14,9 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import SimpleWorker
 
-from . import conf
+# Task modules import the @job decorator. The worker imports it too, so each
+# forked work-horse inherits it instead of importing it for every job.
+from . import conf, decorators  # noqa: F401
 from .dashboard.index import record_failure
 from .queues import get_queues, resolve_class
 

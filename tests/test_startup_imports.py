@@ -74,6 +74,11 @@ def test_worker_start_loads_command(worker_modules):
     assert "django_rq_lite.admin.urls" in worker_modules
 
 
+def test_worker_start_loads_job_decorator(worker_modules):
+    # Forked work-horses inherit it, so a task module imports it for free.
+    assert "django_rq_lite.decorators" in worker_modules
+
+
 @pytest.mark.parametrize("module", UNUSED_BY_WORKER)
 def test_worker_start_skips_module(worker_modules, module):
     assert module not in worker_modules
