@@ -18,19 +18,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import report  # noqa: E402
 from harness.dashboard import measure_dashboard  # noqa: E402
+from harness.drain import (  # noqa: E402
+    measure_orm,
+    measure_parallel,
+    measure_throughput,
+)
 from harness.envs import build_products, versions_line  # noqa: E402
 from harness.figures import (  # noqa: E402
     Bench,
     measure_enqueue,
     measure_start,
     measure_stop_busy,
-    measure_throughput,
 )
 from harness.server import RedisServer  # noqa: E402
 
 STEPS = {
     "enqueue": measure_enqueue,
     "throughput": measure_throughput,
+    "parallel": measure_parallel,
+    "orm": measure_orm,
     "start": measure_start,
     "stop": measure_stop_busy,
     "dashboard": measure_dashboard,

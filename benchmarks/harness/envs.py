@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import subprocess
@@ -15,8 +16,9 @@ PEERS_DIR = BENCH_DIR / "peers"
 ENVS_DIR = BENCH_DIR / ".envs"
 PROBE = str(PEERS_DIR / "probe.py")
 
-# Requirements of each peer's environment. Django is pinned to the series
-# that django-rq-lite's own environment runs, read at run time.
+# Requirements of each peer's environment. Both get Django, pinned to the
+# series that django-rq-lite's own environment runs (read at run time),
+# because Celery's ORM job sets up Django too.
 PEER_REQUIREMENTS = {
     "django-rq": ["django-rq==4.2.*"],
     "celery": ["celery[redis]==5.7.*"],
@@ -55,18 +57,34 @@ def django_series() -> str:
 
 
 def ensure_env(name: str, log) -> Path:
-    """Create the environment ``name`` under ``.envs`` unless it has its packages."""
+    """Create the environment ``name`` under ``.envs`` unless it has its packages.
+
+    An exclusive lock on ``.envs/NAME.lock`` keeps concurrent runs from
+    building the same environment at once, which breaks it.
+    """
+    ENVS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(ENVS_DIR / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_env(name, log)
+
+
+def build_env(name: str, log) -> Path:
     path = ENVS_DIR / name
     python = path / "bin" / "python"
-    requirements = [*PEER_REQUIREMENTS[name], "psutil"]
-    if name == "django-rq":
-        requirements.append(f"Django=={django_series()}.*")
+    requirements = [*PEER_REQUIREMENTS[name], "psutil", f"Django=={django_series()}.*"]
     marker = path / ".requirements"
     expected = "\n".join(requirements)
-    if python.exists() and marker.exists() and marker.read_text() == expected:
+    complete = env_is_complete(path)
+    if complete and marker.read_text() == expected:
         return python
-    log(f"Creating {path} with {' '.join(requirements)} (pip, up to a few minutes)")
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    marker.unlink(missing_ok=True)
+    if complete:
+        # pip adds or changes packages in place, so a run that uses the
+        # environment meanwhile keeps a working interpreter.
+        log(f"Updating {path} to {' '.join(requirements)} (pip)")
+    else:
+        log(f"Creating {path} with {' '.join(requirements)} (pip, a few minutes)")
+        venv.EnvBuilder(with_pip=True, clear=True).create(path)
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", *requirements],
         check=True,
@@ -74,6 +92,14 @@ def ensure_env(name: str, log) -> Path:
     )
     marker.write_text(expected)
     return python
+
+
+def env_is_complete(path: Path) -> bool:
+    """Return whether ``path`` has an interpreter and a requirements marker."""
+    python = path / "bin" / "python"
+    if not (python.exists() and (path / "pyvenv.cfg").exists()):
+        return False
+    return (path / ".requirements").exists()
 
 
 def package_version(python: Path | str, package: str) -> str:
@@ -98,6 +124,15 @@ def build_products(log) -> dict[str, Product]:
 
     manage = ["-m", "django", "rqworker", "default"]
     celery_worker = [celery_bin, "-A", "celery_app", "worker", "-l", "warning"]
+    celery_orm_worker = [
+        celery_bin,
+        "-A",
+        "celery_django_app",
+        "worker",
+        "-l",
+        "warning",
+    ]
+    prefork = ["--pool", "prefork", "--concurrency", "1"]
     lite = Product(
         "lite",
         "django-rq-lite",
@@ -108,30 +143,40 @@ def build_products(log) -> dict[str, Product]:
             "nofork": [sys.executable, *manage, "--worker-class", "rq.SimpleWorker"],
         },
     )
+    djrq_fork = [djrq_python, *manage, "--worker-class", "rq.Worker"]
     djrq = Product(
         "djrq",
         "django-rq",
         djrq_python,
         workers={
             "default": [djrq_python, *manage],
-            "fork": [djrq_python, *manage, "--worker-class", "rq.Worker"],
+            "fork": djrq_fork,
             "nofork": [djrq_python, *manage, "--worker-class", "rq.SimpleWorker"],
+            "two": [
+                djrq_python, "-m", "django", "rqworker-pool", "default",
+                "--num-workers", "2",
+            ],
+            "orm": djrq_fork,
         },
-    )
+    )  # fmt: skip
     celery = Product(
         "celery",
         "Celery",
         str(celery_python),
         workers={
-            "default": [*celery_worker, "--pool", "prefork", "--concurrency", "1"],
-            "fork": [*celery_worker, "--pool", "prefork", "--concurrency", "1"],
+            "default": [*celery_worker, *prefork],
+            "fork": [*celery_worker, *prefork],
             "nofork": [*celery_worker, "--pool", "solo"],
+            "two": [*celery_worker, "--pool", "prefork", "--concurrency", "2"],
+            "orm": [*celery_orm_worker, *prefork],
+            "orm_solo": [*celery_orm_worker, "--pool", "solo"],
         },
     )
 
     if importlib.util.find_spec("django_rq_lite.fastworker") is not None:
         fast_class = "django_rq_lite.fastworker.FastWorker"
-        lite.workers["fast"] = [sys.executable, *manage, "--worker-class", fast_class]
+        fast = [sys.executable, *manage, "--worker-class", fast_class]
+        lite.workers.update(fast=fast, two=[*fast, "--processes", "2"], orm=fast)
     lite.version = package_version(sys.executable, "django-rq-lite")
     djrq.version = package_version(djrq_python, "django-rq")
     celery.version = package_version(celery_python, "celery")

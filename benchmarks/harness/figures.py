@@ -12,6 +12,7 @@ from .processes import (
     start_worker,
     terminate,
     time_probe,
+    tree_resident_kib,
     wait_for_count,
 )
 
@@ -57,8 +58,8 @@ class Bench:
             self.figures[key] = Figure(key, label, unit, higher_is_better)
         return self.figures[key]
 
-    def probe(self, product, action, count=0, timeout=600):
-        return run_probe(product, self.server.url, action, count, timeout)
+    def probe(self, product, action, count=0, timeout=600, environ=None):
+        return run_probe(product, self.server.url, action, count, timeout, environ)
 
     def each_product(self, keys=("lite", "djrq", "celery")):
         for key in keys:
@@ -100,56 +101,18 @@ def measure_enqueue(bench: Bench) -> None:
     bench.repeat("enqueue", step)
 
 
-def measure_throughput(bench: Bench) -> None:
-    labels = {
-        "fork": "worker throughput, forking (RQ `Worker`; Celery prefork, 1 process)",
-        "nofork": "worker throughput, no fork (RQ `SimpleWorker`; Celery solo)",
-    }
-    for mode, label in labels.items():
-        figure = bench.figure(f"drain_{mode}", label, "jobs/s", True)
-        bench.repeat(f"throughput {mode}", drain_step(bench, mode, figure))
-    if "fast" not in bench.products["lite"].workers:
-        return
-    fast = bench.figure(
-        "drain_fast",
-        "worker throughput, ours with `FastWorker` (reused horse) against the "
-        "peers' forking workers",
-        "jobs/s",
-        True,
-    )
-    bench.repeat("throughput FastWorker", drain_step(bench, "fast", fast), ["lite"])
-    forking = bench.figures["drain_fork"]
-    for product in ("djrq", "celery"):
-        fast.samples[product] = list(forking.samples.get(product, []))
-        fast.notes[product] = "the forking row's samples"
-
-
-def drain_step(bench: Bench, mode: str, figure: Figure):
-    """Return a step that drains ``drain_count`` queued jobs with one worker."""
-    count = bench.config.drain_count
-
-    def step(product):
-        bench.probe(product, "bulk", count)
-        process = start_worker(product, bench.server.url, mode)
-        try:
-            timeout = 60 + count / 10
-            client = bench.server.client
-            first = wait_for_count(client, DONE_KEY, 1, process, timeout)
-            last = wait_for_count(client, DONE_KEY, count, process, timeout)
-        finally:
-            terminate(process)
-        figure.add(product.key, (count - 1) / (last - first))
-
-    return step
-
-
 def measure_start(bench: Bench) -> None:
     """Spawn a worker with one job queued; time it, then stop it when idle."""
     start = bench.figure("start", "spawn worker to first job done", "s")
     setup = bench.figure("setup", "import and setup alone (process exit)", "s")
     memory = bench.figure("memory", "idle worker peak RSS, with children", "MiB")
+    resident = bench.figure(
+        "memory_resident",
+        "idle worker RSS, children's pages shared with it counted once",
+        "MiB",
+    )
     stop = bench.figure("stop_idle", "SIGTERM to idle worker exit", "s")
-    for figure in (start, memory, stop):
+    for figure in (start, memory, resident, stop):
         figure.notes["celery"] = "prefork, concurrency 1"
 
     def step(product):
@@ -162,6 +125,7 @@ def measure_start(bench: Bench) -> None:
             start.add(product.key, done - started)
             time.sleep(IDLE_SECONDS)
             memory.add(product.key, peak_rss_kib(process.pid) / 1024)
+            resident.add(product.key, tree_resident_kib(process.pid) / 1024)
         finally:
             stop.add(product.key, terminate(process))
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .envs import PEERS_DIR, PROBE, Product
@@ -20,16 +21,31 @@ class BenchmarkError(RuntimeError):
     """A probe or worker failed, so a figure could not be measured."""
 
 
+@dataclass
+class PollCount:
+    """Number of GET requests that ``wait_for_count`` sent to the server."""
+
+    value: int = 0
+
+
 def run_probe(
-    product: Product, redis_url: str, action: str, count: int = 0, timeout=600
+    product: Product,
+    redis_url: str,
+    action: str,
+    count: int = 0,
+    timeout=600,
+    environ: dict[str, str] | None = None,
 ) -> dict:
-    """Run ``probe.py ACTION`` in the product's environment and return its JSON."""
+    """Run ``probe.py ACTION`` in the product's environment and return its JSON.
+
+    ``environ`` adds variables to the product's environment.
+    """
     command = [product.python, PROBE, action, product.key, str(count)]
     try:
         completed = subprocess.run(
             command,
             cwd=PEERS_DIR,
-            env=product.env(redis_url),
+            env={**product.env(redis_url), **(environ or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -54,22 +70,36 @@ def time_probe(product: Product, redis_url: str, action: str) -> float:
     return time.perf_counter() - started
 
 
-def start_worker(product: Product, redis_url: str, mode: str) -> subprocess.Popen:
+def start_worker(
+    product: Product, redis_url: str, mode: str, environ: dict[str, str] | None = None
+) -> subprocess.Popen:
     return subprocess.Popen(
         product.workers[mode],
         cwd=PEERS_DIR,
-        env=product.env(redis_url),
+        env={**product.env(redis_url), **(environ or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
 
 
-def wait_for_count(client, key: str, target: int, process, timeout: float) -> float:
-    """Poll ``key`` until it reaches ``target``; return the time it did."""
+def wait_for_count(
+    client,
+    key: str,
+    target: int,
+    process,
+    timeout: float,
+    polls: PollCount | None = None,
+) -> float:
+    """Poll ``key`` until it reaches ``target``; return the time it did.
+
+    Each poll is one GET, counted in ``polls`` when it is given.
+    """
     deadline = time.perf_counter() + timeout
     while True:
         value = int(client.get(key) or 0)
+        if polls is not None:
+            polls.value += 1
         now = time.perf_counter()
         if value >= target:
             return now
@@ -140,3 +170,29 @@ def peak_rss_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1])
     return total
+
+
+def tree_resident_kib(pid: int) -> int:
+    """Return a process's RSS plus the private memory of its descendants.
+
+    A forked child shares its parent's unchanged pages, which the summed
+    RSS of both counts twice. Here the child adds only its private pages
+    (``Private_Clean`` and ``Private_Dirty`` of ``/proc/PID/smaps_rollup``).
+    """
+    total = read_kib(f"/proc/{pid}/status", "VmRSS:")
+    for child in descendants(pid)[1:]:
+        rollup = f"/proc/{child}/smaps_rollup"
+        total += read_kib(rollup, "Private_Clean:") + read_kib(rollup, "Private_Dirty:")
+    return total
+
+
+def read_kib(path: str, field: str) -> int:
+    """Return the KiB value of ``field`` in a /proc file, or 0 if it is gone."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0

@@ -1,7 +1,9 @@
-"""Django settings shared by the two benchmark sites.
+"""Django settings shared by the benchmark sites.
 
-The database is SQLite in memory: each web process migrates it at start,
-so nothing is written to disk and parallel runs do not share state.
+The database is SQLite in memory, which each web process migrates at start,
+so nothing is written to disk and parallel runs do not share state. The ORM
+job step sets ``BENCH_DB_PATH`` to a SQLite file instead, which it migrates
+before its workers start.
 """
 
 import os
@@ -43,7 +45,12 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("BENCH_DB_PATH", ":memory:"),
+    }
+}
 
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 RQ_QUEUES = {"default": {"URL": REDIS_URL}}

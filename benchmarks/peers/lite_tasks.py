@@ -13,3 +13,8 @@ def noop():
 @job("default", timeout=60)
 def sleep_job(seconds):
     rq_jobs.sleep_then_count(seconds)
+
+
+@job("default")
+def insert_row():
+    rq_jobs.insert_then_count()

@@ -57,13 +57,14 @@ def enqueue_delay(product, count):
     return {"seconds": time.perf_counter() - started, "count": count}
 
 
-def enqueue_bulk(product, count):
-    """Enqueue ``count`` no-op jobs through the product's bulk path."""
-    tasks = get_tasks(product)
+def enqueue_bulk(product, count, job_name="noop"):
+    """Enqueue ``count`` jobs of the task ``job_name`` through the bulk path."""
+    tasks = get_orm_tasks(product) if job_name == "insert_row" else get_tasks(product)
+    task = getattr(tasks, job_name)
     if product == "celery":
         from celery import group
 
-        signatures = [tasks.noop.s() for _ in range(count)]
+        signatures = [task.s() for _ in range(count)]
         started = time.perf_counter()
         group(signatures).apply_async()
         return {"seconds": time.perf_counter() - started, "count": count}
@@ -71,15 +72,43 @@ def enqueue_bulk(product, count):
         # delay_many() builds RQ's enqueue data inside the timed call.
         calls = [((), {})] * count
         started = time.perf_counter()
-        tasks.noop.delay_many(calls)
+        task.delay_many(calls)
         return {"seconds": time.perf_counter() - started, "count": count}
     from rq import Queue
 
     queue = get_djrq_queue()
-    data = [Queue.prepare_data(tasks.noop) for _ in range(count)]
+    data = [Queue.prepare_data(task) for _ in range(count)]
     started = time.perf_counter()
     queue.enqueue_many(data)
     return {"seconds": time.perf_counter() - started, "count": count}
+
+
+def get_orm_tasks(product):
+    """Return the module of ``product``'s ORM job, with Django set up."""
+    if product == "celery":
+        import celery_django_app
+
+        return celery_django_app
+    return get_tasks(product)
+
+
+def enqueue_orm_bulk(product, count):
+    return enqueue_bulk(product, count, job_name="insert_row")
+
+
+def migrate_file_database(product, _count):
+    """Create the tables of ``BENCH_DB_PATH`` for the ORM job's site."""
+    if product == "celery":
+        os.environ["DJANGO_SETTINGS_MODULE"] = "celery_site.settings"
+        import django
+
+        django.setup()
+    else:
+        setup_product(product)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, run_syncdb=True)
+    return {}
 
 
 def get_djrq_queue():
@@ -93,31 +122,49 @@ def enqueue_sleep(product, seconds):
     return {}
 
 
+# Exception lines of the failed jobs, alternated, so a filter by one class
+# selects half of the registry.
+FAILED_EXCEPTIONS = ("ValueError: benchmark", "KeyError: 'benchmark'")
+FILTER_CLASS = "KeyError"
+
+
 def fill_failed(product, count):
     """Add ``count`` failed jobs to the default queue's failed registry.
 
     Both RQ products get the same job hashes and registry entries, written
     by RQ's own ``Job.save`` and ``FailedJobRegistry.add`` in pipelines of
-    1,000 jobs.
+    1,000 jobs. Half the jobs failed with ValueError and half with KeyError.
+    For django-rq-lite each job is also indexed by ``record_failure``, the
+    function that its workers call after a job fails.
     """
     import redis
     from rq import Queue
     from rq.job import Job, JobStatus
     from rq.registry import FailedJobRegistry
 
+    record_failure = None
+    if product == "lite":
+        setup_product(product)
+        from django_rq_lite.dashboard.index import record_failure
+
     connection = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
     queue = Queue("default", connection=connection)
     registry = FailedJobRegistry(queue=queue)
-    exc_string = "Traceback (most recent call last):\nValueError: benchmark\n"
+    traces = [
+        f"Traceback (most recent call last):\n{line}\n" for line in FAILED_EXCEPTIONS
+    ]
     started = time.perf_counter()
     for first in range(0, count, 1000):
         with connection.pipeline() as pipe:
-            for _ in range(first, min(first + 1000, count)):
+            for number in range(first, min(first + 1000, count)):
+                exc_string = traces[number % len(traces)]
                 job = Job.create(
                     "rq_jobs.count_done", connection=connection, origin="default"
                 )
                 job.set_status(JobStatus.FAILED, pipeline=pipe)
                 registry.add(job, ttl=86400, exc_string=exc_string, pipeline=pipe)
+                if record_failure is not None:
+                    record_failure(pipe, job, exc_string)
             pipe.execute()
     return {"seconds": time.perf_counter() - started, "count": registry.count}
 
@@ -157,12 +204,44 @@ def time_request(method, url):
 
 
 def failed_page(product, repeat):
-    """Time the failed-jobs page ``repeat`` times after one untimed request."""
+    """Time the failed-jobs page ``repeat`` times after one untimed request.
+
+    For django-rq-lite each round also times the page filtered by exception
+    class, and the number of jobs that each page lists is read afterwards.
+    """
     client = admin_client(product)
     page, _ = failed_urls(product)
+    urls = {"unfiltered": page}
+    if product == "lite":
+        urls["filtered"] = f"{page}?exc_class={FILTER_CLASS}"
     client.get(reverse_admin_index())
-    seconds = [time_request(client.get, page) for _ in range(repeat + 1)][1:]
-    return {"seconds": seconds, "peak_rss_kib": peak_rss_kib()}
+    for url in urls.values():
+        time_request(client.get, url)
+    timings = {name: [] for name in urls}
+    for _ in range(repeat):
+        for name, url in urls.items():
+            timings[name].append(time_request(client.get, url))
+    result = {
+        "seconds": timings["unfiltered"],
+        "filtered_seconds": timings.get("filtered", []),
+        "peak_rss_kib": peak_rss_kib(),
+    }
+    if product == "lite":
+        result["listed"] = count_listed(client, urls)
+    return result
+
+
+def count_listed(client, urls):
+    """Return how many jobs each page lists, from the admin's template context."""
+    from django.test.utils import setup_test_environment
+
+    # The test client records template contexts only in a test environment.
+    setup_test_environment()
+    listed = {}
+    for name, url in urls.items():
+        context = client.get(url).context
+        listed[name] = context["page"].paginator.count if context else None
+    return listed
 
 
 def reverse_admin_index():
@@ -199,6 +278,8 @@ ACTIONS = {
     "setup": lambda product, _count: setup_product(product) or {},
     "delay": enqueue_delay,
     "bulk": enqueue_bulk,
+    "bulk_orm": enqueue_orm_bulk,
+    "migrate": migrate_file_database,
     "sleep": enqueue_sleep,
     "fill": fill_failed,
     "page": failed_page,

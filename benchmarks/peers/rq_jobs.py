@@ -16,3 +16,11 @@ def sleep_then_count(seconds):
     connection.incr(STARTED_KEY)
     time.sleep(seconds)
     connection.incr(DONE_KEY)
+
+
+def insert_then_count():
+    """Insert one row through Django's ORM, then count the job as finished."""
+    from bench_app.models import InsertedRow
+
+    InsertedRow.objects.create(label="rq job")
+    get_current_job().connection.incr(DONE_KEY)

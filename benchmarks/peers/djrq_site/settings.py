@@ -3,4 +3,4 @@
 from base_settings import *  # noqa: F403
 from base_settings import BASE_APPS
 
-INSTALLED_APPS = [*BASE_APPS, "django_rq"]
+INSTALLED_APPS = [*BASE_APPS, "django_rq", "bench_app"]

@@ -1,0 +1,1 @@
+"""A one-model app whose table the ORM benchmark job inserts into."""
