@@ -75,7 +75,7 @@ def test_worker_start_loads_command(worker_modules):
 
 
 def test_worker_start_loads_job_decorator(worker_modules):
-    # Forked work-horses inherit it, so a task module imports it for free.
+    # Forked work-horses inherit it, so task modules find it loaded.
     assert "django_rq_lite.decorators" in worker_modules
 
 
