@@ -279,7 +279,7 @@ def writes_at_once(queue: Queue, on_commit: bool | None) -> bool:
     """
     return (
         isinstance(queue, SettingsDefaultsMixin)
-        and queue._is_async
+        and queue.is_async
         and not wants_on_commit(queue.name, on_commit)
     )
 

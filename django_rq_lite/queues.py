@@ -227,7 +227,9 @@ class SettingsDefaultsMixin(CommitModeMixin):
             failure_ttl = defaults["failure_ttl"]
         # NOTE: the steps below follow Queue.create_job() of RQ 2.12 and 3.0.
         # tests/test_job_writer.py compares the hashes that both ways save.
-        # Job.create() parses the result and failure TTLs itself.
+        # Job.create() parses the result and failure TTLs itself. The queue's
+        # default timeout is RQ's private _default_timeout, which RQ's own
+        # create_job() reads too, because no public attribute exposes it.
         job = self.job_class.create(
             func,
             args=data.args,
