@@ -69,7 +69,7 @@ def drain_step(
     bulk_action: str = "bulk",
     environs: dict[str, dict[str, str]] | None = None,
 ):
-    """Return a step that drains ``drain_count`` queued jobs with one worker.
+    """Return a step that drains ``drain_count`` queued jobs with one worker command.
 
     ``mode`` names the worker command in ``Product.workers``, ``bulk_action``
     the probe action that queues the jobs, and ``environs`` the variables
