@@ -122,7 +122,11 @@ def build_products(log) -> dict[str, Product]:
     celery_python = ensure_env("celery", log)
     celery_bin = str(celery_python.parent / "celery")
 
+    # Every worker logs warnings and errors only, as Celery's "-l warning"
+    # does; at INFO, RQ's workers format and write lines for every job.
     manage = ["-m", "django", "rqworker", "default"]
+    lite_manage = [*manage, "--logging-level", "WARNING"]
+    djrq_manage = [*manage, "--verbosity", "0"]
     celery_worker = [celery_bin, "-A", "celery_app", "worker", "-l", "warning"]
     celery_orm_worker = [
         celery_bin,
@@ -138,23 +142,30 @@ def build_products(log) -> dict[str, Product]:
         "django-rq-lite",
         sys.executable,
         workers={
-            "default": [sys.executable, *manage],
-            "fork": [sys.executable, *manage, "--worker-class", "rq.Worker"],
-            "nofork": [sys.executable, *manage, "--worker-class", "rq.SimpleWorker"],
+            "default": [sys.executable, *lite_manage],
+            "fork": [sys.executable, *lite_manage, "--worker-class", "rq.Worker"],
+            "nofork": [
+                sys.executable,
+                *lite_manage,
+                "--worker-class",
+                "rq.SimpleWorker",
+            ],
         },
     )
-    djrq_fork = [djrq_python, *manage, "--worker-class", "rq.Worker"]
+    djrq_fork = [djrq_python, *djrq_manage, "--worker-class", "rq.Worker"]
     djrq = Product(
         "djrq",
         "django-rq",
         djrq_python,
         workers={
-            "default": [djrq_python, *manage],
+            "default": [djrq_python, *djrq_manage],
             "fork": djrq_fork,
-            "nofork": [djrq_python, *manage, "--worker-class", "rq.SimpleWorker"],
+            "nofork": [
+                djrq_python, *djrq_manage, "--worker-class", "rq.SimpleWorker",
+            ],
             "two": [
                 djrq_python, "-m", "django", "rqworker-pool", "default",
-                "--num-workers", "2",
+                "--num-workers", "2", "--verbosity", "0",
             ],
             "orm": djrq_fork,
         },
@@ -175,7 +186,7 @@ def build_products(log) -> dict[str, Product]:
 
     if importlib.util.find_spec("django_rq_lite.fastworker") is not None:
         fast_class = "django_rq_lite.fastworker.FastWorker"
-        fast = [sys.executable, *manage, "--worker-class", fast_class]
+        fast = [sys.executable, *lite_manage, "--worker-class", fast_class]
         lite.workers.update(fast=fast, two=[*fast, "--processes", "2"], orm=fast)
     lite.version = package_version(sys.executable, "django-rq-lite")
     djrq.version = package_version(djrq_python, "django-rq")
