@@ -188,3 +188,18 @@ def test_heartbeats_during_long_job(start_fast_worker, flush_redis):
 
     assert later > first
     assert job.last_heartbeat > job.started_at
+
+
+def test_idle_worker_stops_horse_after_a_second(start_fast_worker, flush_redis):
+    first = get_queue().enqueue(jobs.count_run_and_pid)
+    worker = start_fast_worker("--name", "idle-horse")
+    wait_for(lambda: first.get_status() == JobStatus.FINISHED, 15, "job not done")
+    first_horse = first.return_value()
+
+    # An idle worker is one process again, as RQ's worker is.
+    wait_for(lambda: not process_exists(first_horse), 10, "idle horse still runs")
+    second = get_queue().enqueue(jobs.count_run_and_pid)
+    wait_for(lambda: second.get_status() == JobStatus.FINISHED, 15, "job not done")
+
+    assert worker.process.poll() is None, worker.output()
+    assert second.return_value() not in (first_horse, worker.pid)
