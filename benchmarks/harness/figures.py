@@ -18,9 +18,10 @@ from .processes import (
 
 DONE_KEY = "bench:done"
 STARTED_KEY = "bench:started"
-# NOTE: on a loaded machine one second may not cover the worker's own
-# bookkeeping after the job, so an "idle" stop can catch it still busy.
-IDLE_SECONDS = 1.0
+# Seconds after its first job at which a worker counts as idle. FastWorker
+# keeps its horse for one second after a job in case another comes, and on
+# a loaded machine a worker's bookkeeping after the job takes a while too.
+IDLE_SECONDS = 3.0
 SLEEP_JOB_SECONDS = 2
 # Redis keys where each product keeps queued or taken but unacknowledged jobs.
 QUEUE_KEYS = {"lite": "rq:queue:default", "djrq": "rq:queue:default"}
