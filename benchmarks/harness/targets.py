@@ -30,7 +30,17 @@ def verdict(value: float | None, needed: float, higher_is_better=True) -> str:
     if met:
         return "met"
     short = needed / value if higher_is_better else value / needed
+    if short < 1.01:
+        # "1.00x short" would read as a tie.
+        return f"**missed**, {100 * (short - 1):.1f}% short"
     return f"**missed**, {short:.2f}x short"
+
+
+def format_ratio(ratio: float) -> str:
+    """Return ``ratio`` with two decimals, or three where two round it to 1."""
+    if 0.995 <= ratio < 1.005 and ratio != 1:
+        return f"{ratio:.3f}x"
+    return f"{ratio:.2f}x"
 
 
 def ratio_row(bench, target, key, peer, needed) -> list[str]:
@@ -39,7 +49,7 @@ def ratio_row(bench, target, key, peer, needed) -> list[str]:
 
 
 def ratio_cells(target, ratio: float | None, needed: float) -> list[str]:
-    text = "–" if ratio is None else f"{ratio:.2f}x"
+    text = "–" if ratio is None else format_ratio(ratio)
     return [target, text, f"≥ {needed:g}x", verdict(ratio, needed)]
 
 

@@ -10,7 +10,7 @@ from ..queues import resolve_class
 from .pool import WorkerProcesses
 from .worker import FastWorker, supports_installed_rq
 
-# How rqworker's help names its default worker class.
+# The default worker class, as rqworker's help names it.
 DEFAULT_WORKER_HELP = "django_rq_lite.fastworker.FastWorker, or rq.Worker on RQ 2"
 
 

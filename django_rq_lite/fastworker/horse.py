@@ -29,11 +29,11 @@ except ImportError:
 JOB_ID_BYTES = 256
 
 # Takes the next job id from the queues and returns it with the job's hash,
-# as RQ's dequeue_any() does in two round trips: with one queue (ARGV[2] is
-# "1") it moves the id to the queue's intermediate list KEYS[2], like RQ's
-# LMOVE; with several it pops the first queue that has a job. ARGV[1] is the
-# job key prefix. Returns the queue key, the job id and the hash, or false.
-# The id of a job whose hash is gone leaves the intermediate list at once.
+# which RQ's dequeue_any() does in two round trips. With one queue (ARGV[2]
+# is "1") it moves the id to the queue's intermediate list KEYS[2], as RQ's
+# LMOVE does. With several it pops the first queue that has a job. ARGV[1]
+# is the job key prefix. Returns the queue key, the job id and the hash, or
+# false. The id of a job whose hash is gone leaves the intermediate list.
 DEQUEUE_SCRIPT = """
 local function found(queue_key, job_id)
     return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
@@ -118,8 +118,8 @@ class HorseMixin:
             self._dequeued = None
             if following is None:
                 if self._left_busy:
-                    # The last job's end left the worker busy, expecting
-                    # another job; the worker trusts the horse's idle state.
+                    # The last job's end left the worker busy for the next
+                    # job. The worker trusts the horse to write it idle.
                     self._write_idle()
                 channel.send_bytes(encode_reply(retire))
                 return retire

@@ -247,7 +247,8 @@ class FastWorker(HorseMixin, Worker):
             )
             self.executions[execution.id] = execution
             # Between two jobs that a horse runs in a row, the worker stays
-            # busy, and its heartbeat is written at most once a second.
+            # busy, and its heartbeat is written at most once a
+            # WRITE_COALESCE_SECONDS.
             if self._state != WorkerStatus.BUSY:
                 self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             # A running job sets the worker key's expiry to heartbeat_ttl,
