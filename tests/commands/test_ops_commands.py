@@ -1,5 +1,6 @@
 """The operations commands against the session's real Redis server."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -377,12 +378,16 @@ def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
 
     log = tmp_path / "pool.log"
     with open(log, "w") as output:
+        # In a session of its own, so the cleanup below can kill the pool's
+        # forked workers too, which would otherwise outlive a killed pool and
+        # take the jobs of later tests.
         pool = subprocess.Popen(
             [*pool_command(), "-n", "2"],
             env=worker_env(),
             cwd=REPO_DIR,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         queue = get_queue()
@@ -403,10 +408,13 @@ def test_rqworker_pool_replaces_stopped_worker(tmp_path, flush_redis):
     finally:
         pool.send_signal(signal.SIGTERM)
         try:
-            pool.wait(timeout=20)
+            pool.wait(timeout=60)
         except subprocess.TimeoutExpired:
             pool.kill()
             pool.wait(timeout=10)
+        # Whatever the pool's own exit did, no worker of its session stays.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pool.pid, signal.SIGKILL)
 
 
 def test_rqworker_pool_zero_workers_is_command_error():
