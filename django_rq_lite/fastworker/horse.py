@@ -240,6 +240,10 @@ class HorseMixin:
         job.restore(message["job_hash"])
         job.redis_server_version = message["redis_server_version"]
         queue = self._queue_named(message["queue_name"])
+        self._run_job(job, queue, self._execution_from(message, job))
+
+    def _execution_from(self, message: dict, job: Job) -> Execution:
+        """Rebuild the execution of ``job`` that ``message`` describes."""
         execution = Execution(
             message["execution_id"],
             job.id,
@@ -248,7 +252,7 @@ class HorseMixin:
         )
         execution.created_at = message["execution_created_at"]
         execution._job = job
-        self._run_job(job, queue, execution)
+        return execution
 
     def _run_job(self, job: Job, queue: Any, execution: Execution) -> None:
         self.executions.clear()

@@ -247,8 +247,8 @@ class FastWorker(HorseMixin, Worker):
             )
             self.executions[execution.id] = execution
             # Between two jobs that a horse runs in a row, the worker stays
-            # busy, and its heartbeat is written at most once a
-            # WRITE_COALESCE_SECONDS.
+            # busy, and _heartbeat_covers() skips a heartbeat written less
+            # than WRITE_COALESCE_SECONDS ago.
             if self._state != WorkerStatus.BUSY:
                 self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             # A running job sets the worker key's expiry to heartbeat_ttl,
@@ -334,14 +334,7 @@ class FastWorker(HorseMixin, Worker):
         job.timeout = message["timeout"]
         job.origin = message["queue_name"]
         job.started_at = now()
-        execution = Execution(
-            message["execution_id"],
-            job.id,
-            connection=self.connection,
-            worker_name=self.name,
-        )
-        execution.created_at = message["execution_created_at"]
-        execution._job = job
+        execution = self._execution_from(message, job)
         self.executions[execution.id] = execution
         os.environ["RQ_JOB_ID"] = job.id
         return job, self._queue_named(message["queue_name"]), execution
