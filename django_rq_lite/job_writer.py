@@ -13,11 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from redis import ConnectionPool
 from redis.exceptions import ResponseError
 from rq.job import Job
+
+
+def _connection_args() -> tuple:
+    """Return the arguments that redis-py's ``get_connection()`` requires.
+
+    redis-py before 5.3 requires a command name, and later versions warn
+    when one is given.
+    """
+    parameter = inspect.signature(ConnectionPool.get_connection).parameters.get(
+        "command_name"
+    )
+    if parameter is not None and parameter.default is inspect.Parameter.empty:
+        return ("MULTI",)
+    return ()
+
+
+CONNECTION_ARGS = _connection_args()
 
 # Packed field names of the job hash, which repeat in every job.
 _field_names: dict[str, bytes] = {}
@@ -183,19 +202,26 @@ def execute_transaction(client: Any, request: bytes, queued: int) -> list:
     connection error is retried under the client's retry policy, as in
     redis-py's own pipelines, and the first error reply is raised.
     """
-    pool = client.connection_pool
-    try:
-        connection = pool.get_connection()
-    except TypeError:
-        # redis-py before 5.3 requires a command name.
-        connection = pool.get_connection("MULTI")
+    return run_on_connection(
+        client.connection_pool,
+        lambda connection: _send_and_read(connection, request, queued),
+    )
+
+
+def run_on_connection(pool: Any, function: Any) -> Any:
+    """Call ``function`` with a connection of ``pool`` and return its result.
+
+    A connection error is retried under the connection's retry policy, as
+    redis-py retries its pipelines. After any error the connection is
+    closed, because replies may remain unread on it.
+    """
+    connection = pool.get_connection(*CONNECTION_ARGS)
     try:
         return connection.retry.call_with_retry(
-            lambda: _send_and_read(connection, request, queued),
+            lambda: function(connection),
             lambda error: connection.disconnect(),
         )
     except BaseException:
-        # Replies may remain unread, so the connection cannot be reused.
         connection.disconnect()
         raise
     finally:

@@ -17,6 +17,8 @@ from rq.timeouts import BaseTimeoutException
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
+from . import pipeline as packed_pipeline
+
 try:
     from rq.rate_limit import release_slot
 except ImportError:
@@ -335,7 +337,7 @@ class HorseMixin:
                 # The next job leaves its queue in this transaction, saving
                 # the two round trips of a dequeue.
                 self._add_dequeue(pipeline)
-            results = pipeline.execute()
+            results = packed_pipeline.execute(pipeline)
         self._left_busy = take_next
         dependents = results[0]
         if take_next:

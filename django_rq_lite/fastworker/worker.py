@@ -19,6 +19,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from . import pipeline as packed_pipeline
 from .horse import JOB_ID_BYTES, HorseMixin, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
@@ -266,7 +267,7 @@ class FastWorker(HorseMixin, Worker):
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
             if read_hash:
                 pipeline.hgetall(job.key)
-            results = pipeline.execute()
+            results = packed_pipeline.execute(pipeline)
         self._state_written_at = time.monotonic()
         if write_heartbeat:
             self._note_heartbeat(heartbeat_ttl)
