@@ -52,11 +52,16 @@ def execute(pipeline: Pipeline) -> list:
     results = []
     for (args, options), reply in zip(commands, replies, strict=True):
         callback = callbacks.get(args[0])
-        if callback is not None:
+        if callback is None:
+            pass
+        elif options:
             extra = {name: value for name, value in options.items() if name != "keys"}
             reply = callback(reply, **extra)
+        else:
+            reply = callback(reply)
         results.append(reply)
-    pipeline.reset()
+    # reset() would also clear state that _can_pack() found unused.
+    pipeline.command_stack = []
     return results
 
 
