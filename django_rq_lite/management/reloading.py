@@ -41,12 +41,23 @@ def supervise() -> int:
     arguments = autoreload.get_child_arguments()
     environment = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    forwarded = []
+
+    def forward(signum, frame, child):
+        forwarded.append(signum)
+        child.send_signal(signum)
+
     while True:
         child = subprocess.Popen(arguments, env=environment)
         signal.signal(
-            signal.SIGTERM, lambda signum, frame, child=child: child.send_signal(signum)
+            signal.SIGTERM,
+            lambda signum, frame, child=child: forward(signum, frame, child),
         )
         exit_code = child.wait()
+        if exit_code == -signal.SIGTERM and forwarded:
+            # The SIGTERM reached the child before its worker handled the
+            # signal, so the child stopped at once, as requested.
+            return 0
         if exit_code != RESTART_EXIT_CODE:
             return exit_code
         logger.info("Restarting the worker after a source change")

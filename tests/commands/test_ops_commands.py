@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
@@ -531,6 +532,29 @@ def test_rqworker_reload_restarts_on_change(tmp_path, flush_redis):
             parent.wait(timeout=10)
 
     assert "Restarting the worker after a source change" in log.read_text()
+    assert worker_pids(flush_redis) == set()
+
+
+def test_rqworker_reload_stops_cleanly_during_start(tmp_path, flush_redis):
+    env = worker_env()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "django", "rqworker", "--reload"],
+        env=env,
+        cwd=REPO_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # The child is most likely still importing Django then, before its
+        # worker handles SIGTERM, so the forwarded signal ends it at once.
+        time.sleep(0.3)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=10)
     assert worker_pids(flush_redis) == set()
 
 
