@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 
@@ -535,6 +534,12 @@ def test_rqworker_reload_restarts_on_change(tmp_path, flush_redis):
     assert worker_pids(flush_redis) == set()
 
 
+def child_pids(pid: int) -> list[str]:
+    """Return the pids of the children of process ``pid`` (Linux only)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return children.read().split()
+
+
 def test_rqworker_reload_stops_cleanly_during_start(tmp_path, flush_redis):
     env = worker_env()
     parent = subprocess.Popen(
@@ -546,9 +551,12 @@ def test_rqworker_reload_stops_cleanly_during_start(tmp_path, flush_redis):
         start_new_session=True,
     )
     try:
-        # The child is most likely still importing Django then, before its
-        # worker handles SIGTERM, so the forwarded signal ends it at once.
-        time.sleep(0.3)
+        # As soon as the child exists, the reloader forwards SIGTERM. The
+        # child is still importing Django, before its worker handles
+        # SIGTERM, so the forwarded signal ends it at once.
+        wait_for(
+            lambda: child_pids(parent.pid), 20, "the reloader started no child", 0.01
+        )
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0
     finally:
