@@ -230,6 +230,15 @@ def run_on_connection(pool: Any, function: Any) -> Any:
 
 def _send_and_read(connection: Any, request: bytes, queued: int) -> list:
     connection.send_packed_command([request])
+    return read_transaction(connection, queued)
+
+
+def read_transaction(connection: Any, queued: int) -> list:
+    """Read the replies to MULTI, ``queued`` commands and EXEC, and return EXEC's.
+
+    The first error reply is raised once every reply is read, so the
+    connection can be reused.
+    """
     errors = []
     # The replies to MULTI and to each queued command, then EXEC's.
     for _ in range(queued + 1):
@@ -243,6 +252,10 @@ def _send_and_read(connection: Any, request: bytes, queued: int) -> list:
         # EXECABORT: Redis rejected a queued command, whose error gives the
         # reason.
         raise (errors[0] if errors else error) from None
+    if len(results) != queued:
+        raise ResponseError(
+            f"EXEC returned {len(results)} replies for {queued} commands"
+        )
     for result in results:
         if isinstance(result, ResponseError):
             raise result

@@ -16,7 +16,7 @@ from typing import Any
 from redis.client import Pipeline
 from redis.exceptions import ResponseError
 
-from django_rq_lite.job_writer import EXEC, MULTI, run_on_connection
+from django_rq_lite.job_writer import EXEC, MULTI, read_transaction, run_on_connection
 
 try:
     from hiredis import pack_command as hiredis_pack
@@ -128,37 +128,16 @@ def _send_and_read(
     connection: Any, request: bytes, count: int, transaction: bool
 ) -> list:
     connection.send_packed_command([request])
-    if not transaction:
-        replies = []
-        for _ in range(count):
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
-        _raise_first_error(replies)
-        return replies
-    errors = []
-    # The replies to MULTI and to each queued command, then EXEC's.
-    for _ in range(count + 1):
+    if transaction:
+        return read_transaction(connection, count)
+    replies = []
+    for _ in range(count):
         try:
-            connection.read_response()
+            replies.append(connection.read_response())
         except ResponseError as error:
-            errors.append(error)
-    try:
-        replies = connection.read_response()
-    except ResponseError as error:
-        # EXECABORT: Redis rejected a queued command, whose error gives the
-        # reason.
-        raise (errors[0] if errors else error) from None
-    if len(replies) != count:
-        raise ResponseError(
-            f"EXEC returned {len(replies)} replies for {count} commands"
-        )
-    _raise_first_error(replies)
-    return replies
-
-
-def _raise_first_error(replies: list) -> None:
+            replies.append(error)
+    # As in a transaction, every reply is read before the first error is raised.
     for reply in replies:
         if isinstance(reply, ResponseError):
             raise reply
+    return replies
