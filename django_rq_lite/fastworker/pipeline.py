@@ -34,8 +34,8 @@ def execute(pipeline: Pipeline) -> list:
     The results are those of ``pipeline.execute()``: with redis-py's
     reply callbacks applied, and the first error reply raised. A pipeline
     this module cannot pack exactly (WATCH, scripts registered on it, other
-    command options, or a client class other than redis-py's) runs through
-    ``pipeline.execute()``.
+    command options, or a pipeline class other than redis-py's) runs
+    through ``pipeline.execute()``.
     """
     commands = pipeline.command_stack
     if not _can_pack(pipeline, commands):
@@ -52,13 +52,12 @@ def execute(pipeline: Pipeline) -> list:
     results = []
     for (args, options), reply in zip(commands, replies, strict=True):
         callback = callbacks.get(args[0])
-        if callback is None:
-            pass
-        elif options:
-            extra = {name: value for name, value in options.items() if name != "keys"}
-            reply = callback(reply, **extra)
-        else:
-            reply = callback(reply)
+        if callback is not None:
+            if options:
+                options = {
+                    name: value for name, value in options.items() if name != "keys"
+                }
+            reply = callback(reply, **options)
         results.append(reply)
     # reset() would also clear state that _can_pack() found unused.
     pipeline.command_stack = []
@@ -88,7 +87,7 @@ def _pack(commands: list, encoder: Any, transaction: bool) -> bytes:
         pack = _pack_command_hiredis
     parts = [MULTI] if transaction else []
     for args, _ in commands:
-        if " " in args[0]:
+        if isinstance(args[0], str) and " " in args[0]:
             # A command with a subcommand, as redis-py names some.
             args = (*args[0].split(), *args[1:])
         parts.append(pack(args, encoder))

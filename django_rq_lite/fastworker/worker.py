@@ -109,7 +109,7 @@ class FastWorker(HorseMixin, Worker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> Any:
-        """Dequeue as RQ does; stop the horse after HORSE_IDLE_SECONDS idle."""
+        """Dequeue as RQ does, and stop the horse after HORSE_IDLE_SECONDS idle."""
         keep_horse = timeout is not None and (
             max_idle_time is None or max_idle_time > HORSE_IDLE_SECONDS
         )

@@ -41,18 +41,16 @@ def supervise() -> int:
     arguments = autoreload.get_child_arguments()
     environment = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    forwarded = []
+    forwarded = False
 
-    def forward(signum, frame, child):
-        forwarded.append(signum)
+    def forward(signum, frame):
+        nonlocal forwarded
+        forwarded = True
         child.send_signal(signum)
 
     while True:
         child = subprocess.Popen(arguments, env=environment)
-        signal.signal(
-            signal.SIGTERM,
-            lambda signum, frame, child=child: forward(signum, frame, child),
-        )
+        signal.signal(signal.SIGTERM, forward)
         exit_code = child.wait()
         if exit_code == -signal.SIGTERM and forwarded:
             # The SIGTERM reached the child before its worker handled the
