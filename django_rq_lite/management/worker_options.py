@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -132,6 +133,24 @@ def pid_file(path):
         yield
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def stop_if_signalled_during_start(worker):
+    """Make SIGINT and SIGTERM stop ``worker`` warmly while it starts.
+
+    RQ's ``work()`` registers the worker in Redis before it installs its
+    own signal handlers. A signal in that gap would end the process at once
+    and leave the registration behind until its TTL runs out, so the
+    dashboard would list a worker that no longer exists. Until RQ replaces
+    these handlers, a signal only sets the flag that RQ's loop reads before
+    its first dequeue, and the worker then stops and unregisters.
+    """
+
+    def request_stop(signum, frame):
+        worker._stop_requested = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
 
 
 def add_development_arguments(parser):

@@ -79,3 +79,26 @@ def test_second_signal_kills_job(start_worker, worker_class):
     reason = job.latest_result().exc_string
     assert "Job killed by a cold shutdown of worker" in reason
     assert "received SIGTERM twice" in reason
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
+def test_signal_while_starting_unregisters_the_worker(
+    start_worker, flush_redis, tmp_path, signum
+):
+    from rq import Worker
+
+    started_file = tmp_path / "registered"
+    worker = start_worker(
+        "--burst",
+        "--worker-class",
+        "tests.testapp.workers.SlowStartWorker",
+        RQ_LITE_TEST_STARTED_FILE=str(started_file),
+    )
+    wait_for(started_file.exists, 20, "the worker did not register")
+    assert len(Worker.all(connection=flush_redis)) == 1
+
+    worker.send_signal(signum)
+    returncode = worker.wait(timeout=15)
+
+    assert returncode == 0, worker.output()
+    assert Worker.all(connection=flush_redis) == []

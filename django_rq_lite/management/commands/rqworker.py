@@ -113,6 +113,7 @@ class Command(BaseCommand):
 
         with worker_options.pid_file(options["pid"]), cron_thread(scheduler):
             try:
+                worker_options.stop_if_signalled_during_start(worker)
                 worker.work(**self._work_options(options))
             except RedisError as error:
                 raise CommandError(
@@ -131,7 +132,9 @@ class Command(BaseCommand):
     def _run_process(self, queue_names, options, index):
         name = fast_options.process_name(options["name"], index)
         options = {**options, "name": name}
-        self._build_worker(queue_names, options).work(**self._work_options(options))
+        worker = self._build_worker(queue_names, options)
+        worker_options.stop_if_signalled_during_start(worker)
+        worker.work(**self._work_options(options))
 
     def _build_worker(self, queue_names, options):
         kwargs = worker_options.class_options(options)
