@@ -217,6 +217,20 @@ def run_on_connection(pool: Any, function: Any) -> Any:
     """
     connection = pool.get_connection(*CONNECTION_ARGS)
     try:
+        return run_on_held_connection(connection, function)
+    finally:
+        pool.release(connection)
+
+
+def run_on_held_connection(connection: Any, function: Any) -> Any:
+    """Call ``function`` with ``connection`` and return its result.
+
+    Unlike ``run_on_connection()``, this takes no connection from a pool,
+    so the caller keeps ``connection`` between calls. Errors are handled
+    the same way: retried under the connection's retry policy, and the
+    connection is closed after any error.
+    """
+    try:
         return connection.retry.call_with_retry(
             lambda: function(connection),
             lambda error: connection.disconnect(),
@@ -224,8 +238,6 @@ def run_on_connection(pool: Any, function: Any) -> Any:
     except BaseException:
         connection.disconnect()
         raise
-    finally:
-        pool.release(connection)
 
 
 def _send_and_read(connection: Any, request: bytes, queued: int) -> list:

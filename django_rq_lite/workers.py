@@ -17,7 +17,6 @@ from rq.worker import SimpleWorker
 # Task modules import the @job decorator. The worker imports it too, so each
 # forked work-horse inherits it instead of importing it for every job.
 from . import conf, decorators  # noqa: F401
-from .dashboard.index import record_failure
 from .queues import get_queues, resolve_class
 
 logger = logging.getLogger("django_rq_lite.worker")
@@ -70,6 +69,10 @@ class DjangoWorkerMixin:
             options["execution"] = execution
         parent(job, queue, started_job_registry, exc_string, **options)
         try:
+            # Imported here, so a worker that runs no failing job loads
+            # none of the dashboard's modules.
+            from .dashboard.index import record_failure
+
             record_failure(self.connection, job, exc_string or "")
         except Exception:
             # The dashboard indexes the job later from the failed registry.

@@ -1,6 +1,7 @@
 """Start one private Redis server for the session and flush it per test."""
 
 import os
+import time
 
 import pytest
 import redis
@@ -49,7 +50,21 @@ def redis_url():
 @pytest.fixture(autouse=True)
 def flush_redis(redis_url):
     client = redis.Redis.from_url(redis_url)
+    wait_for_blocked_clients_to_close(client)
     client.flushdb()
     yield client
     client.flushdb()
     client.close()
+
+
+def wait_for_blocked_clients_to_close(client, timeout=5.0):
+    """Wait until Redis has closed the blocking reads of killed workers.
+
+    An earlier test may SIGKILL a worker that waits in BLMOVE. Until Redis
+    reads the closed socket, it may serve that read with this test's first
+    job, which then sits in the intermediate queue, unseen by this test's
+    worker, until RQ's cleanup fails it a minute or more later.
+    """
+    deadline = time.monotonic() + timeout
+    while client.info("clients")["blocked_clients"] and time.monotonic() < deadline:
+        time.sleep(0.01)

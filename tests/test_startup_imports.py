@@ -42,6 +42,10 @@ UNUSED_BY_WORKER = [
     "django_rq_lite.cron",
     "django_rq_lite.dashboard.actions",
     "django_rq_lite.dashboard.filters",
+    "django_rq_lite.dashboard.index",
+    "django_rq_lite.dashboard.jobs",
+    "django_rq_lite.fastworker.pool",
+    "django_rq_lite.management.reloading",
     "django_rq_lite.metrics",
 ]
 

@@ -7,7 +7,6 @@ from rq import Worker
 
 from .. import conf
 from ..queues import resolve_class
-from .pool import WorkerProcesses
 from .worker import FastWorker, supports_installed_rq
 
 # The default worker class, as rqworker's help names it.
@@ -87,6 +86,8 @@ def run_processes(options: dict, run_worker) -> None:
     from ..management import worker_options as class_arguments
 
     worker_options(options, class_arguments.class_options(options))
+    from .pool import WorkerProcesses
+
     failures = WorkerProcesses(count, run_worker, restart=not options["burst"]).run()
     if failures:
         raise CommandError(

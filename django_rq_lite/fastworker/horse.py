@@ -17,6 +17,7 @@ from rq.timeouts import BaseTimeoutException
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
+from ..job_writer import CONNECTION_ARGS
 from . import pipeline as packed_pipeline
 
 try:
@@ -80,6 +81,8 @@ class HorseMixin:
         self._in_fast_horse = True
         self._worker_pid = os.getppid()
         self._horse_pid = 0
+        # RQ's worker sets this before it forks a horse, and jobs may read it.
+        os.environ["RQ_WORKER_ID"] = self.name
         self.executions.clear()
         exit_code = 0
         self._horse_jobs_done = 0
@@ -221,9 +224,7 @@ class HorseMixin:
         )
         if not fields:
             return self._dequeue()
-        job = self.job_class(
-            job_id, connection=self.connection, serializer=self.serializer
-        )
+        job = self._new_job(job_id)
         job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
         prefix = self.queue_class.redis_queue_namespace_prefix
         return job, self._queue_named(queue_key[len(prefix) :])
@@ -236,13 +237,36 @@ class HorseMixin:
         return bool(is_suspended(self.connection, self))
 
     def _perform_message(self, message: dict) -> None:
-        job = self.job_class(
-            message["job_id"], connection=self.connection, serializer=self.serializer
-        )
+        job = self._new_job(message["job_id"])
         job.restore(message["job_hash"])
         job.redis_server_version = message["redis_server_version"]
         queue = self._queue_named(message["queue_name"])
         self._run_job(job, queue, self._execution_from(message, job))
+
+    def _execute_pipeline(self, pipeline: Any) -> list:
+        """Run ``pipeline`` packed by hand, in the horse on a connection it keeps.
+
+        Keeping one connection skips the pool's checks on each call: a
+        process id check on taking and on returning the connection, and a
+        poll of its socket.
+        """
+        pool = self.connection.connection_pool
+        if not self._in_fast_horse or pipeline.connection_pool is not pool:
+            return packed_pipeline.execute(pipeline)
+        if self._kept_connection is None:
+            self._kept_connection = pool.get_connection(*CONNECTION_ARGS)
+        return packed_pipeline.execute(pipeline, self._kept_connection)
+
+    def _new_job(self, job_id: str) -> Job:
+        """Return a job object for ``job_id`` with the worker's serializer.
+
+        ``Job()`` checks a given serializer against RQ's ``Serializer``
+        protocol, which is slow on Python 3.11 (a few microseconds a job).
+        The worker's serializer passed that check when the worker started.
+        """
+        job = self.job_class(job_id, connection=self.connection)
+        job.serializer = self.serializer
+        return job
 
     def _execution_from(self, message: dict, job: Job) -> Execution:
         """Rebuild the execution of ``job`` that ``message`` describes."""
@@ -337,7 +361,7 @@ class HorseMixin:
                 # The next job leaves its queue in this transaction, saving
                 # the two round trips of a dequeue.
                 self._add_dequeue(pipeline)
-            results = packed_pipeline.execute(pipeline)
+            results = self._execute_pipeline(pipeline)
         self._left_busy = take_next
         dependents = results[0]
         if take_next:

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.client import Pipeline
+from redis.client import CaseInsensitiveDict, Pipeline
 from redis.exceptions import ResponseError
 
-from django_rq_lite.job_writer import EXEC, MULTI, read_transaction, run_on_connection
+from django_rq_lite.job_writer import (
+    EXEC,
+    MULTI,
+    read_transaction,
+    run_on_connection,
+    run_on_held_connection,
+)
 
 try:
     from hiredis import pack_command as hiredis_pack
@@ -28,7 +34,7 @@ except ImportError:
 HANDLED_OPTIONS = frozenset({"keys"})
 
 
-def execute(pipeline: Pipeline) -> list:
+def execute(pipeline: Pipeline, connection: Any = None) -> list:
     """Run the commands queued on ``pipeline`` and return their results.
 
     The results are those of ``pipeline.execute()``: with redis-py's
@@ -36,22 +42,35 @@ def execute(pipeline: Pipeline) -> list:
     this module cannot pack exactly (WATCH, scripts registered on it, other
     command options, or a pipeline class other than redis-py's) runs
     through ``pipeline.execute()``.
+
+    ``connection``, when given, is a connection of the pipeline's pool that
+    the caller keeps out of the pool, so this skips the pool's checks.
     """
     commands = pipeline.command_stack
     if not _can_pack(pipeline, commands):
         return pipeline.execute()
     encoder = pipeline.connection_pool.get_encoder()
     request = _pack(commands, encoder, pipeline.transaction)
-    replies = run_on_connection(
-        pipeline.connection_pool,
-        lambda connection: _send_and_read(
-            connection, request, len(commands), pipeline.transaction
-        ),
-    )
+
+    def send_and_read(redis_connection):
+        return _send_and_read(
+            redis_connection, request, len(commands), pipeline.transaction
+        )
+
+    if connection is None:
+        replies = run_on_connection(pipeline.connection_pool, send_and_read)
+    else:
+        replies = run_on_held_connection(connection, send_and_read)
     callbacks = pipeline.response_callbacks
+    # The keys of redis-py's CaseInsensitiveDict are upper case, and reading
+    # it as a plain dict skips a Python call of its get() per command.
+    upper_case_keys = type(callbacks) is CaseInsensitiveDict
     results = []
     for (args, options), reply in zip(commands, replies, strict=True):
-        callback = callbacks.get(args[0])
+        if upper_case_keys:
+            callback = dict.get(callbacks, args[0].upper())
+        else:
+            callback = callbacks.get(args[0])
         if callback is not None:
             if options:
                 options = {

@@ -19,7 +19,6 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import pipeline as packed_pipeline
 from .horse import JOB_ID_BYTES, HorseMixin, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
@@ -98,6 +97,7 @@ class FastWorker(HorseMixin, Worker):
         self._left_busy = False
         self._chain_stop: Any = None
         self._running_job: Any = None
+        self._kept_connection: Any = None
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # With max_jobs, RQ's loop counts each job, so the horse runs only
@@ -267,7 +267,7 @@ class FastWorker(HorseMixin, Worker):
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
             if read_hash:
                 pipeline.hgetall(job.key)
-            results = packed_pipeline.execute(pipeline)
+            results = self._execute_pipeline(pipeline)
         self._state_written_at = time.monotonic()
         if write_heartbeat:
             self._note_heartbeat(heartbeat_ttl)
@@ -329,15 +329,12 @@ class FastWorker(HorseMixin, Worker):
     ) -> tuple[Job, Any, Execution]:
         """Monitor the job that the horse dequeued itself, described by ``message``."""
         self.executions.pop(previous.id, None)
-        job = self.job_class(
-            message["job_id"], connection=self.connection, serializer=self.serializer
-        )
+        job = self._new_job(message["job_id"])
         job.timeout = message["timeout"]
         job.origin = message["queue_name"]
         job.started_at = now()
         execution = self._execution_from(message, job)
         self.executions[execution.id] = execution
-        os.environ["RQ_JOB_ID"] = job.id
         return job, self._queue_named(message["queue_name"]), execution
 
     def _wait_objects(self) -> list:

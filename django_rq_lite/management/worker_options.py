@@ -12,7 +12,6 @@ from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
 
 from django_rq_lite import conf
-from django_rq_lite.management import reloading
 
 logger = logging.getLogger("django_rq_lite.worker")
 
@@ -178,6 +177,8 @@ def run_with_development_options(options, run):
         return run()
 
     if options.get("reload"):
+        from django_rq_lite.management import reloading
+
         return reloading.run_with_reloader(run_worker)
     return run_worker()
 

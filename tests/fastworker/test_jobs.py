@@ -31,6 +31,17 @@ def test_success_keeps_result(run_fast_worker):
     assert job.return_value() == 5
 
 
+def test_jobs_see_worker_and_job_ids(run_fast_worker):
+    queue = get_queue()
+    queued = [queue.enqueue(jobs.worker_environment) for _ in range(3)]
+
+    result = run_fast_worker("--name", "env-worker")
+
+    assert result.returncode == 0, result.stderr
+    for job in queued:
+        assert job.return_value() == ["env-worker", job.id]
+
+
 def test_failure_keeps_traceback(run_fast_worker):
     queue = get_queue()
     job = queue.enqueue(jobs.fail, "bad input")

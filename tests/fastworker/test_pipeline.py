@@ -9,6 +9,7 @@ from redis.exceptions import DataError, ResponseError
 from redis.retry import Retry
 
 from django_rq_lite.fastworker import pipeline as packed_pipeline
+from django_rq_lite.job_writer import CONNECTION_ARGS
 
 
 class Status(str, enum.Enum):
@@ -144,6 +145,26 @@ def test_lost_connection_is_retried(redis_url):
     finally:
         client.close()
         pool.disconnect()
+
+
+def test_kept_connection_is_reused_and_retried(redis_url):
+    client = redis.Redis.from_url(redis_url, retry=Retry(NoBackoff(), 2))
+    pool = client.connection_pool
+    held_connection = pool.get_connection(*CONNECTION_ARGS)
+    try:
+        pipe = client.pipeline()
+        pipe.client_id()
+        (first_id,) = packed_pipeline.execute(pipe, held_connection)
+        pipe.client_id()
+        assert packed_pipeline.execute(pipe, held_connection) == [first_id]
+
+        assert client.client_kill_filter(_id=first_id) == 1
+        pipe.incr("counter")
+        assert packed_pipeline.execute(pipe, held_connection) == [1]
+        assert client.get("counter") == b"1"
+    finally:
+        pool.release(held_connection)
+        client.close()
 
 
 def test_watched_pipeline_runs_through_redis_py(client):

@@ -275,3 +275,8 @@ class PaymentDeclined(Exception):
 
 def fail_with_payment_declined(reason="card expired"):
     raise PaymentDeclined(reason)
+
+
+def worker_environment():
+    """Return the RQ_WORKER_ID and RQ_JOB_ID variables that the job sees."""
+    return [os.environ.get("RQ_WORKER_ID"), os.environ.get("RQ_JOB_ID")]
