@@ -6,6 +6,8 @@ import marshal
 import os
 import random
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -32,35 +34,76 @@ except ImportError:
 JOB_ID_BYTES = 256
 
 # Takes the next job id from the queues and returns it with the job's hash,
-# which RQ's dequeue_any() does in two round trips. With one queue (ARGV[2]
-# is "1") it moves the id to the queue's intermediate list KEYS[2], as RQ's
-# LMOVE does. With several it pops the first queue that has a job. ARGV[1]
-# is the job key prefix. Returns the queue key, the job id and the hash, or
-# false. The id of a job whose hash is gone leaves the intermediate list.
+# which RQ's dequeue_any() does in two round trips: it pops the first of
+# the queues KEYS that has a job. ARGV[1] is the job key prefix. Returns
+# the queue key, the job id and the hash, or false.
 DEQUEUE_SCRIPT = """
-local function found(queue_key, job_id)
-    return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
-end
-if ARGV[2] == "1" then
-    local job_id = redis.call("LMOVE", KEYS[1], KEYS[2], "LEFT", "RIGHT")
-    if not job_id then
-        return false
-    end
-    local reply = found(KEYS[1], job_id)
-    if #reply[3] == 0 then
-        -- The job is gone, so no one would remove its id.
-        redis.call("LREM", KEYS[2], 1, job_id)
-    end
-    return reply
-end
 for _, queue_key in ipairs(KEYS) do
     local job_id = redis.call("LPOP", queue_key)
     if job_id then
-        return found(queue_key, job_id)
+        return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
     end
 end
 return false
 """
+
+# Moves the next job id from the queue KEYS[1] to its intermediate list
+# KEYS[2], as RQ's LMOVE does, and writes the job's start. The start is the
+# commands after ARGV[4], each given as its argument count and then its
+# arguments, with ARGV[2] in place of the job id. ARGV[1] is the job key
+# prefix, ARGV[3] the queue's name and ARGV[4] the worker's job monitoring
+# interval. Returns false when the queue is empty. Otherwise it returns the
+# queue key, the job id, the job's hash, and 1 if it wrote the start or 0
+# if the caller must write it. It leaves the start to the caller when the
+# hash is gone (and then removes the id from KEYS[2]), when the job's origin
+# is another queue, or when its timeout is shorter than the interval,
+# because RQ gives such a job a shorter heartbeat than the commands contain.
+START_SCRIPT = """
+local job_id = redis.call("LMOVE", KEYS[1], KEYS[2], "LEFT", "RIGHT")
+if not job_id then
+    return false
+end
+local fields = redis.call("HGETALL", ARGV[1] .. job_id)
+if #fields == 0 then
+    redis.call("LREM", KEYS[2], 1, job_id)
+    return {KEYS[1], job_id, fields, 0}
+end
+for index = 1, #fields, 2 do
+    local name, value = fields[index], fields[index + 1]
+    if name == "origin" and value ~= ARGV[3] then
+        return {KEYS[1], job_id, fields, 0}
+    end
+    if name == "timeout" then
+        local timeout = tonumber(value)
+        if timeout and timeout > 0 and timeout < tonumber(ARGV[4]) then
+            return {KEYS[1], job_id, fields, 0}
+        end
+    end
+end
+-- A "%" in the job id would be read as a capture in gsub's replacement.
+local replacement = string.gsub(job_id, "%%", "%%%%")
+local index = 5
+while index <= #ARGV do
+    local count = tonumber(ARGV[index])
+    local command = {}
+    for offset = 1, count do
+        command[offset] = string.gsub(ARGV[index + offset], ARGV[2], replacement)
+    end
+    redis.call(unpack(command))
+    index = index + count + 1
+end
+return {KEYS[1], job_id, fields, 1}
+"""
+
+
+@dataclass
+class QueuedStart:
+    """The start of a job, added to a pipeline that has not run yet."""
+
+    job: Job
+    execution: Execution
+    # The TTL of the worker heartbeat that the start writes, if it writes one.
+    heartbeat_ttl: int | None
 
 
 class HorseMixin:
@@ -83,6 +126,8 @@ class HorseMixin:
         self._horse_pid = 0
         # RQ's worker sets this before it forks a horse, and jobs may read it.
         os.environ["RQ_WORKER_ID"] = self.name
+        # Hexadecimal, so START_SCRIPT's gsub() reads it as plain text.
+        self._stand_in_job_id = uuid.uuid4().hex
         self.executions.clear()
         exit_code = 0
         self._horse_jobs_done = 0
@@ -166,9 +211,11 @@ class HorseMixin:
         dequeued = self._dequeued
         if dequeued is None and not self._may_take_job():
             return None
+        pending_start, self._pending_start = self._pending_start, None
         try:
+            started = False
             if dequeued is not None:
-                result = self._restore_dequeued(dequeued)
+                result, started = self._restore_dequeued(dequeued)
             else:
                 result = self._dequeue()
             if result is None:
@@ -179,7 +226,10 @@ class HorseMixin:
             self.reorder_queues(reference_queue=queue)
             job.redis_server_version = self.get_redis_server_version()
             self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
-            execution, _ = self._start_execution(job, queue, read_hash=False)
+            if started:
+                execution = self._adopt_start(pending_start, job)
+            else:
+                execution, _ = self._start_execution(job, queue, read_hash=False)
         except Exception:
             # The worker's loop retries Redis with its back-off.
             self.log.exception("Horse %s: failed to dequeue a job", os.getpid())
@@ -197,37 +247,98 @@ class HorseMixin:
         )
 
     def _add_dequeue(self, pipeline: Any) -> None:
-        """Add DEQUEUE_SCRIPT for the queues, in their order, to ``pipeline``."""
+        """Add the dequeue of the next job to ``pipeline``.
+
+        With one queue, the job's start is written in the same script.
+        """
+        self._pending_start = None
         queues = self._ordered_queues
-        if len(queues) == 1 and self.get_redis_server_version() >= (6, 2, 0):
-            keys = [queues[0].key, queues[0].intermediate_queue_key]
-            move = "1"
-        else:
-            keys = [queue.key for queue in queues]
-            move = "0"
         prefix = self.job_class.redis_job_namespace_prefix
-        pipeline.eval(DEQUEUE_SCRIPT, len(keys), *keys, prefix, move)
+        if len(queues) > 1 or self.get_redis_server_version() < (6, 2, 0):
+            keys = [queue.key for queue in queues]
+            pipeline.eval(DEQUEUE_SCRIPT, len(keys), *keys, prefix)
+            return
+        queue = queues[0]
+        start, commands = self._record_start(queue)
+        arguments: list = []
+        for args, _ in commands:
+            if isinstance(args[0], str) and " " in args[0]:
+                # A command with a subcommand, as redis-py names some.
+                args = (*args[0].split(), *args[1:])
+            arguments.append(len(args))
+            arguments.extend(args)
+        pipeline.eval(
+            START_SCRIPT,
+            2,
+            queue.key,
+            queue.intermediate_queue_key,
+            prefix,
+            start.job.id,
+            queue.name,
+            self.job_monitoring_interval,
+            *arguments,
+        )
+        self._pending_start = start
 
-    def _restore_dequeued(self, dequeued: Any) -> tuple[Job, Any] | None:
-        """Build the job and queue from DEQUEUE_SCRIPT's reply.
+    def _record_start(self, queue: Any) -> tuple[QueuedStart, list]:
+        """Return the start of a job from ``queue`` and the commands that write it.
 
-        When the queues were empty, return None. When the job's hash is gone
+        The commands come from the same code that writes a start in a round
+        trip of its own, run for a stand-in job whose id START_SCRIPT
+        replaces with the dequeued job's id.
+        """
+        stand_in = self._new_job(self._stand_in_job_id)
+        stand_in.origin = queue.name
+        state = self._state
+        # This pipeline only collects the commands, and never runs.
+        with self.connection.pipeline(transaction=False) as recorder:
+            start = self._queue_start(stand_in, queue, recorder)
+            commands = recorder.command_stack
+        # Until the script has written the start, the worker's state and
+        # executions are as they were.
+        self._state_after_start = self._state
+        self._state = state
+        self.executions.pop(start.execution.id, None)
+        return start, commands
+
+    def _adopt_start(self, start: QueuedStart, job: Job) -> Execution:
+        """Apply to ``job`` the start that START_SCRIPT wrote for it."""
+        stand_in = start.job
+        job.worker_name = stand_in.worker_name
+        job.last_heartbeat = stand_in.last_heartbeat
+        job.started_at = stand_in.started_at
+        # RQ's prepare_for_execution() sets the status attribute this way.
+        job._status = stand_in._status
+        execution = start.execution
+        execution.job_id = job.id
+        execution._job = job
+        self.executions[execution.id] = execution
+        self._state = self._state_after_start
+        self._note_start(start)
+        return execution
+
+    def _restore_dequeued(self, dequeued: Any) -> tuple[tuple[Job, Any] | None, bool]:
+        """Build the job and queue from DEQUEUE_SCRIPT's or START_SCRIPT's reply.
+
+        Also return whether the script wrote the job's start. When the
+        queues were empty, the job is None. When the job's hash is gone
         (the job expired or was deleted while queued), dequeue again, as
         RQ's ``dequeue_any()`` does.
         """
         if not dequeued:
-            return None
+            return None, False
         queue_key, job_id, fields = (
             as_text(dequeued[0]),
             as_text(dequeued[1]),
             dequeued[2],
         )
         if not fields:
-            return self._dequeue()
+            return self._dequeue(), False
         job = self._new_job(job_id)
         job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
         prefix = self.queue_class.redis_queue_namespace_prefix
-        return job, self._queue_named(queue_key[len(prefix) :])
+        started = len(dequeued) > 3 and dequeued[3] == 1
+        return (job, self._queue_named(queue_key[len(prefix) :])), started
 
     def _suspended_now(self) -> bool:
         # As in the worker, the flag is read at most once a second.

@@ -19,7 +19,7 @@ from rq.job import Job, JobStatus
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from .horse import JOB_ID_BYTES, HorseMixin, decode_reply
+from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -98,6 +98,9 @@ class FastWorker(HorseMixin, Worker):
         self._chain_stop: Any = None
         self._running_job: Any = None
         self._kept_connection: Any = None
+        self._pending_start: Any = None
+        self._state_after_start: Any = None
+        self._stand_in_job_id = ""
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # With max_jobs, RQ's loop counts each job, so the horse runs only
@@ -241,37 +244,46 @@ class FastWorker(HorseMixin, Worker):
         skips the latter. RQ writes them in two round trips, so they are not
         atomic there either. A pipeline without MULTI saves a reply per command.
         """
-        heartbeat_ttl = self.get_heartbeat_ttl(job)
         with self.connection.pipeline(transaction=False) as pipeline:
-            execution = Execution.create(
-                job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
-            )
-            self.executions[execution.id] = execution
-            # Between two jobs that a horse runs in a row, the worker stays
-            # busy, and _heartbeat_covers() skips a heartbeat written less
-            # than WRITE_COALESCE_SECONDS ago.
-            if self._state != WorkerStatus.BUSY:
-                self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            # A running job sets the worker key's expiry to heartbeat_ttl,
-            # shorter than an idle worker's, as RQ's worker does.
-            write_heartbeat = not (
-                self._heartbeat_covers(heartbeat_ttl)
-                and self._heartbeat_written_ttl == heartbeat_ttl
-            )
-            if write_heartbeat:
-                self.heartbeat(heartbeat_ttl, pipeline=pipeline)
-            # This also writes the job's heartbeat.
-            job.prepare_for_execution(self.name, pipeline=pipeline)
-            pipeline.persist(job.key)
-            if len(self.queues) == 1:
-                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            start = self._queue_start(job, queue, pipeline)
             if read_hash:
                 pipeline.hgetall(job.key)
             results = self._execute_pipeline(pipeline)
-        self._state_written_at = time.monotonic()
+        self._note_start(start)
+        return start.execution, results[-1] if read_hash else None
+
+    def _queue_start(self, job: Job, queue: Any, pipeline: Any) -> QueuedStart:
+        """Add the commands that write the start of ``job`` to ``pipeline``."""
+        heartbeat_ttl = self.get_heartbeat_ttl(job)
+        execution = Execution.create(
+            job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
+        )
+        self.executions[execution.id] = execution
+        # Between two jobs that a horse runs in a row, the worker stays
+        # busy, and _heartbeat_covers() skips a heartbeat written less
+        # than WRITE_COALESCE_SECONDS ago.
+        if self._state != WorkerStatus.BUSY:
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+        # A running job sets the worker key's expiry to heartbeat_ttl,
+        # shorter than an idle worker's, as RQ's worker does.
+        write_heartbeat = not (
+            self._heartbeat_covers(heartbeat_ttl)
+            and self._heartbeat_written_ttl == heartbeat_ttl
+        )
         if write_heartbeat:
-            self._note_heartbeat(heartbeat_ttl)
-        return execution, results[-1] if read_hash else None
+            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+        # This also writes the job's heartbeat.
+        job.prepare_for_execution(self.name, pipeline=pipeline)
+        pipeline.persist(job.key)
+        if len(self.queues) == 1:
+            pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+        return QueuedStart(job, execution, heartbeat_ttl if write_heartbeat else None)
+
+    def _note_start(self, start: QueuedStart) -> None:
+        """Record in this object that the start of ``start.job`` was written."""
+        self._state_written_at = time.monotonic()
+        if start.heartbeat_ttl is not None:
+            self._note_heartbeat(start.heartbeat_ttl)
 
     def _ensure_horse(self) -> None:
         if self._horse_process_pid and self._reap_horse(block=False) is None:

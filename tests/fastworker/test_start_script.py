@@ -1,0 +1,168 @@
+"""START_SCRIPT writes a job's start exactly as the round trip of its own does."""
+
+import time
+import uuid
+
+import pytest
+from rq.job import JobStatus
+
+from django_rq_lite import get_queue, get_worker
+from django_rq_lite.fastworker import FastWorker
+from tests.testapp import jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def new_worker():
+    """Return a FastWorker set up as its horse is, without a process of its own."""
+    worker = get_worker("default", worker_class=FastWorker)
+    worker.register_birth()
+    worker._stand_in_job_id = uuid.uuid4().hex
+    return worker
+
+
+@pytest.fixture
+def worker(flush_redis):
+    worker = new_worker()
+    yield worker
+    worker.register_death()
+
+
+def start_with_script(worker):
+    """Dequeue and start the next job as a horse does after a job's success."""
+    with worker.connection.pipeline() as pipeline:
+        worker._add_dequeue(pipeline)
+        (reply,) = pipeline.execute()
+    pending = worker._pending_start
+    (job, _), started = worker._restore_dequeued(reply)
+    assert started
+    return job, worker._adopt_start(pending, job)
+
+
+def start_in_own_round_trip(worker):
+    job, queue = worker._dequeue()
+    execution, _ = worker._start_execution(job, queue, read_hash=False)
+    return job, execution
+
+
+def snapshot(connection, worker, job, execution):
+    """Return what Redis contains about ``job``'s start, with ids and times replaced."""
+
+    def normal(value):
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        text = text.replace(job.id, "{job}").replace(execution.id, "{execution}")
+        text = text.replace(worker.name, "{worker}").replace(str(worker.pid), "{pid}")
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and abs(number - time.time()) < 60:
+            return "{now}"
+        if text[:2] == "20" and text.endswith("Z"):
+            return "{timestamp}"
+        return text
+
+    found = {}
+    for key in connection.keys("*"):
+        name = normal(key)
+        kind = connection.type(key).decode()
+        ttl = connection.ttl(key)
+        if kind == "hash":
+            content = {
+                normal(field): normal(value)
+                for field, value in connection.hgetall(key).items()
+                if normal(field) not in ("created_at", "enqueued_at", "data")
+            }
+        elif kind == "zset":
+            content = {
+                normal(member): round(score - time.time())
+                for member, score in connection.zrange(key, 0, -1, withscores=True)
+                if job.id.encode() in member
+            }
+        elif kind == "set":
+            content = sorted(
+                normal(member)
+                for member in connection.smembers(key)
+                if job.id.encode() in member
+            )
+        elif kind == "list":
+            content = [
+                normal(member)
+                for member in connection.lrange(key, 0, -1)
+                if member == job.id.encode()
+            ]
+        else:
+            content = kind
+        if "{job}" in name or "{execution}" in name or content:
+            found[name] = (kind, ttl, content)
+    return found
+
+
+def test_script_writes_same_start_as_round_trip(worker, flush_redis):
+    queue = get_queue()
+
+    queue.enqueue(jobs.add, 1, 2)
+    job, execution = start_in_own_round_trip(worker)
+    expected = snapshot(flush_redis, worker, job, execution)
+    # The second start happens with the first one's records gone.
+    flush_redis.flushdb()
+    second_worker = new_worker()
+    queue.enqueue(jobs.add, 1, 2)
+    job, execution = start_with_script(second_worker)
+    written = snapshot(flush_redis, second_worker, job, execution)
+
+    assert written == expected
+    assert "rq:job:{job}" in written
+    assert written["rq:job:{job}"][2]["status"] == "started"
+    assert any(name.startswith("rq:execution:{job}") for name in written)
+
+
+def test_script_updates_job_and_worker_objects(worker, flush_redis):
+    get_queue().enqueue(jobs.add, 1, 2)
+
+    job, execution = start_with_script(worker)
+
+    assert job.get_status(refresh=False) == JobStatus.STARTED
+    assert job.worker_name == worker.name
+    assert job.started_at is not None
+    assert execution.job_id == job.id
+    assert worker.executions == {execution.id: execution}
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+    assert flush_redis.lrange(get_queue().intermediate_queue_key, 0, -1) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"job_timeout": 5}, {"job_id": "custom-id_with-dashes"}],
+    ids=["short-timeout", "custom-id"],
+)
+def test_script_handles_unusual_jobs(worker, flush_redis, options):
+    queued = get_queue().enqueue(jobs.add, 1, 2, **options)
+
+    with worker.connection.pipeline() as pipeline:
+        worker._add_dequeue(pipeline)
+        (reply,) = pipeline.execute()
+    (job, queue), started = worker._restore_dequeued(reply)
+
+    assert job.id == queued.id
+    if "job_timeout" in options:
+        # RQ gives this job a shorter heartbeat, so the horse writes the
+        # start in a round trip of its own.
+        assert not started
+        assert job.get_status(refresh=True) == JobStatus.QUEUED
+    else:
+        assert started
+        assert job.get_status(refresh=True) == JobStatus.STARTED
+        assert flush_redis.exists(f"rq:executions:{queued.id}")
+
+
+def test_script_with_empty_queue_writes_nothing(worker, flush_redis):
+    keys_before = set(flush_redis.keys("*"))
+
+    with worker.connection.pipeline() as pipeline:
+        worker._add_dequeue(pipeline)
+        (reply,) = pipeline.execute()
+
+    assert reply is None
+    assert set(flush_redis.keys("*")) == keys_before
+    assert worker.executions == {}
