@@ -59,9 +59,10 @@ class FastWorker(HorseMixin, Worker):
     its memory, so state that a job leaves in modules stays until the horse
     is replaced.
 
-    The start of a job is written in one round trip, and the horse writes
-    the worker's idle state and heartbeat in the same transaction as the
-    job's result.
+    The start of a job is written in one round trip. With one queue, the
+    horse writes the start of a job that it dequeues itself in the success
+    transaction of the job before it. The horse writes the worker's idle
+    state and heartbeat in the same transaction as the last job's result.
     """
 
     def __init__(
