@@ -49,7 +49,9 @@ def snapshot(connection, worker, job, execution):
     """Return what Redis contains about ``job``'s start, with ids and times replaced."""
 
     def normal(value):
-        text = value.decode() if isinstance(value, bytes) else str(value)
+        text = (
+            value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        )
         text = text.replace(job.id, "{job}").replace(execution.id, "{execution}")
         text = text.replace(worker.name, "{worker}").replace(str(worker.pid), "{pid}")
         try:
@@ -98,16 +100,30 @@ def snapshot(connection, worker, job, execution):
     return found
 
 
-def test_script_writes_same_start_as_round_trip(worker, flush_redis):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {
+            "job_timeout": 600,
+            "result_ttl": 30,
+            "ttl": 120,
+            "meta": {"source": "test"},
+            "description": "custom",
+        },
+    ],
+    ids=["defaults", "custom-options"],
+)
+def test_script_writes_same_start_as_round_trip(worker, flush_redis, options):
     queue = get_queue()
 
-    queue.enqueue(jobs.add, 1, 2)
+    queue.enqueue(jobs.add, 1, 2, **options)
     job, execution = start_in_own_round_trip(worker)
     expected = snapshot(flush_redis, worker, job, execution)
     # The second start happens with the first one's records gone.
     flush_redis.flushdb()
     second_worker = new_worker()
-    queue.enqueue(jobs.add, 1, 2)
+    queue.enqueue(jobs.add, 1, 2, **options)
     job, execution = start_with_script(second_worker)
     written = snapshot(flush_redis, second_worker, job, execution)
 
