@@ -33,66 +33,70 @@ except ImportError:
 # Size in bytes of the shared buffer that contains the horse's running job id.
 JOB_ID_BYTES = 256
 
-# Takes the next job id from the queues and returns it with the job's hash,
-# which RQ's dequeue_any() does in two round trips: it pops the first of
-# the queues KEYS that has a job. ARGV[1] is the job key prefix. Returns
-# the queue key, the job id and the hash, or false.
-DEQUEUE_SCRIPT = """
-for _, queue_key in ipairs(KEYS) do
-    local job_id = redis.call("LPOP", queue_key)
-    if job_id then
-        return {queue_key, job_id, redis.call("HGETALL", ARGV[1] .. job_id)}
-    end
-end
-return false
-"""
-
-# Moves the next job id from the queue KEYS[1] to its intermediate list
-# KEYS[2], as RQ's LMOVE does, and writes the job's start. The start is the
-# commands after ARGV[4], each given as its argument count and then its
-# arguments, with ARGV[2] in place of the job id. ARGV[1] is the job key
-# prefix, ARGV[3] the queue's name and ARGV[4] the worker's job monitoring
-# interval. Returns false when the queue is empty. Otherwise it returns the
-# queue key, the job id, the job's hash, and 1 if it wrote the start or 0
-# if the caller must write it. It leaves the start to the caller when the
-# hash is gone (and then removes the id from KEYS[2]), when the job's origin
-# is another queue, or when its timeout is shorter than the interval,
-# because RQ gives such a job a shorter heartbeat than the commands contain.
+# Takes the next job off the queues KEYS, in their order, and writes its
+# start in the same atomic step, so no crash can leave the job dequeued but
+# not started. The start is the commands after ARGV[5], each given as its
+# argument count and then its arguments, with ARGV[3] in place of the job id
+# and ARGV[4] in place of the queue name. ARGV[1] is the job key prefix,
+# ARGV[2] the queue key prefix and ARGV[5] the worker's job monitoring
+# interval. The id of a job whose hash is gone (deleted or expired while
+# queued) is dropped, as RQ's dequeue drops it. Returns false when the
+# queues are empty, and the queue key, the job id and the job's hash once
+# the start is written. Returns 0, leaving the job queued for the worker's
+# own dequeue, when the job's origin is another queue or its timeout is
+# shorter than the interval, because RQ gives such a job a shorter heartbeat
+# than the commands contain.
 START_SCRIPT = """
-local job_id = redis.call("LMOVE", KEYS[1], KEYS[2], "LEFT", "RIGHT")
-if not job_id then
-    return false
-end
-local fields = redis.call("HGETALL", ARGV[1] .. job_id)
-if #fields == 0 then
-    redis.call("LREM", KEYS[2], 1, job_id)
-    return {KEYS[1], job_id, fields, 0}
-end
-for index = 1, #fields, 2 do
-    local name, value = fields[index], fields[index + 1]
-    if name == "origin" and value ~= ARGV[3] then
-        return {KEYS[1], job_id, fields, 0}
+local function can_start(fields, queue_name)
+    for index = 1, #fields, 2 do
+        local name, value = fields[index], fields[index + 1]
+        if name == "origin" and value ~= queue_name then
+            return false
+        end
+        if name == "timeout" then
+            local timeout = tonumber(value)
+            if timeout and timeout > 0 and timeout < tonumber(ARGV[5]) then
+                return false
+            end
+        end
     end
-    if name == "timeout" then
-        local timeout = tonumber(value)
-        if timeout and timeout > 0 and timeout < tonumber(ARGV[4]) then
-            return {KEYS[1], job_id, fields, 0}
+    return true
+end
+-- A "%" in a replacement would be read as a capture by gsub().
+local function escape(text)
+    return (string.gsub(text, "%%", "%%%%"))
+end
+for _, queue_key in ipairs(KEYS) do
+    local queue_name = string.sub(queue_key, #ARGV[2] + 1)
+    while true do
+        local job_id = redis.call("LINDEX", queue_key, 0)
+        if not job_id then
+            break
+        end
+        local fields = redis.call("HGETALL", ARGV[1] .. job_id)
+        if #fields == 0 then
+            redis.call("LPOP", queue_key)
+        elseif not can_start(fields, queue_name) then
+            return 0
+        else
+            redis.call("LPOP", queue_key)
+            local job_text, queue_text = escape(job_id), escape(queue_name)
+            local index = 6
+            while index <= #ARGV do
+                local count = tonumber(ARGV[index])
+                local command = {}
+                for offset = 1, count do
+                    local text = string.gsub(ARGV[index + offset], ARGV[3], job_text)
+                    command[offset] = (string.gsub(text, ARGV[4], queue_text))
+                end
+                redis.call(unpack(command))
+                index = index + count + 1
+            end
+            return {queue_key, job_id, fields}
         end
     end
 end
--- A "%" in the job id would be read as a capture in gsub's replacement.
-local replacement = string.gsub(job_id, "%%", "%%%%")
-local index = 5
-while index <= #ARGV do
-    local count = tonumber(ARGV[index])
-    local command = {}
-    for offset = 1, count do
-        command[offset] = string.gsub(ARGV[index + offset], ARGV[2], replacement)
-    end
-    redis.call(unpack(command))
-    index = index + count + 1
-end
-return {KEYS[1], job_id, fields, 1}
+return false
 """
 
 
@@ -126,8 +130,9 @@ class HorseMixin:
         self._horse_pid = 0
         # RQ's worker sets this before it forks a horse, and jobs may read it.
         os.environ["RQ_WORKER_ID"] = self.name
-        # Hexadecimal, so START_SCRIPT's gsub() reads it as plain text.
+        # Hexadecimal, so START_SCRIPT's gsub() reads them as plain text.
         self._stand_in_job_id = uuid.uuid4().hex
+        self._stand_in_queue_name = f"q{uuid.uuid4().hex}"
         self.executions.clear()
         exit_code = 0
         self._horse_jobs_done = 0
@@ -174,8 +179,36 @@ class HorseMixin:
                 channel.send_bytes(encode_reply(retire))
                 return retire
             job, queue, execution = following
-            channel.send_bytes(encode_reply(False, job, execution))
+            if self._report_or_fail(channel, job, queue, execution):
+                return True
             self._run_job(job, queue, execution)
+
+    def _report_or_fail(
+        self, channel: Any, job: Job, queue: Any, execution: Execution
+    ) -> bool:
+        """Tell the worker about a job that this horse started.
+
+        Return True when the worker is gone: then no one would monitor the
+        job, so it fails at once without running, and the horse retires.
+        """
+        try:
+            channel.send_bytes(encode_reply(False, job, execution))
+        except OSError:
+            self._fail_unmonitored_job(job, queue, execution)
+            return True
+        return False
+
+    def _fail_unmonitored_job(self, job: Job, queue: Any, execution: Execution) -> None:
+        """Fail a job that this horse started after its worker process died."""
+        reason = (
+            f"The worker process {self._worker_pid} of horse {os.getpid()} "
+            "exited before the job ran. The job did not run; requeue it."
+        )
+        self.log.warning("Horse %s: failing job %s: %s", os.getpid(), job.id, reason)
+        job.ended_at = now()
+        self.handle_job_failure(
+            job, queue=queue, exc_string=reason, execution=execution
+        )
 
     def _write_idle(self) -> None:
         with self.connection.pipeline() as pipeline:
@@ -211,25 +244,31 @@ class HorseMixin:
         dequeued = self._dequeued
         if dequeued is None and not self._may_take_job():
             return None
-        pending_start, self._pending_start = self._pending_start, None
         try:
-            started = False
-            if dequeued is not None:
-                result, started = self._restore_dequeued(dequeued)
-            else:
+            if dequeued is None and not uses_rq_dequeue(self.queue_class):
+                # NOTE: a custom dequeue and the start are two round trips,
+                # and a horse killed between them leaves the job dequeued.
                 result = self._dequeue()
-            if result is None:
-                return None
-            job, queue = result
+                if result is None:
+                    return None
+                job, queue = result
+                execution, _ = self._start_execution(job, queue, read_hash=False)
+            else:
+                if dequeued is None:
+                    with self.connection.pipeline(transaction=False) as pipeline:
+                        self._add_dequeue(pipeline)
+                        (dequeued,) = self._execute_pipeline(pipeline)
+                pending_start, self._pending_start = self._pending_start, None
+                result = self._restore_dequeued(dequeued)
+                if result is None:
+                    return None
+                job, queue = result
+                execution = self._adopt_start(pending_start, job)
             # NOTE: this reorders the horse's copy of the queues only, so with
             # round-robin or random dequeueing the worker starts from its own.
             self.reorder_queues(reference_queue=queue)
             job.redis_server_version = self.get_redis_server_version()
             self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
-            if started:
-                execution = self._adopt_start(pending_start, job)
-            else:
-                execution, _ = self._start_execution(job, queue, read_hash=False)
         except Exception:
             # The worker's loop retries Redis with its back-off.
             self.log.exception("Horse %s: failed to dequeue a job", os.getpid())
@@ -247,19 +286,10 @@ class HorseMixin:
         )
 
     def _add_dequeue(self, pipeline: Any) -> None:
-        """Add the dequeue of the next job to ``pipeline``.
-
-        With one queue, the job's start is written in the same script.
-        """
+        """Add START_SCRIPT, which dequeues the next job and writes its start."""
         self._pending_start = None
         queues = self._ordered_queues
-        prefix = self.job_class.redis_job_namespace_prefix
-        if len(queues) > 1 or self.get_redis_server_version() < (6, 2, 0):
-            keys = [queue.key for queue in queues]
-            pipeline.eval(DEQUEUE_SCRIPT, len(keys), *keys, prefix)
-            return
-        queue = queues[0]
-        start, commands = self._record_start(queue)
+        start, commands = self._record_start(queues[0])
         arguments: list = []
         for args, _ in commands:
             if isinstance(args[0], str) and " " in args[0]:
@@ -269,31 +299,32 @@ class HorseMixin:
             arguments.extend(args)
         pipeline.eval(
             START_SCRIPT,
-            2,
-            queue.key,
-            queue.intermediate_queue_key,
-            prefix,
+            len(queues),
+            *(queue.key for queue in queues),
+            self.job_class.redis_job_namespace_prefix,
+            self.queue_class.redis_queue_namespace_prefix,
             start.job.id,
-            queue.name,
+            start.job.origin,
             self.job_monitoring_interval,
             *arguments,
         )
         self._pending_start = start
 
     def _record_start(self, queue: Any) -> tuple[QueuedStart, list]:
-        """Return the start of a job from ``queue`` and the commands that write it.
+        """Return the start of a dequeued job and the commands that write it.
 
         The commands come from the same code that writes a start in a round
-        trip of its own, run for a stand-in job whose id START_SCRIPT
-        replaces with the dequeued job's id.
+        trip of its own, run for a stand-in job whose id and origin queue
+        START_SCRIPT replaces with the dequeued job's. ``queue`` is the
+        worker's only queue, or any of them.
 
         NOTE: this assumes that RQ's start depends on the job only through
-        its id, origin and timeout, which START_SCRIPT checks. The tests in
+        its id, origin and timeout, which START_SCRIPT replaces or checks. The tests in
         ``tests/fastworker/test_start_script.py`` compare both paths for
         the installed RQ, so a release that writes more fails them.
         """
         stand_in = self._new_job(self._stand_in_job_id)
-        stand_in.origin = queue.name
+        stand_in.origin = self._stand_in_queue_name
         state = self._state
         # This pipeline only collects the commands, and never runs.
         with self.connection.pipeline(transaction=False) as recorder:
@@ -322,28 +353,23 @@ class HorseMixin:
         self._note_start(start)
         return execution
 
-    def _restore_dequeued(self, dequeued: Any) -> tuple[tuple[Job, Any] | None, bool]:
-        """Build the job and queue from DEQUEUE_SCRIPT's or START_SCRIPT's reply.
+    def _restore_dequeued(self, dequeued: Any) -> tuple[Job, Any] | None:
+        """Build the job and queue from START_SCRIPT's reply, or return None.
 
-        Also return whether the script wrote the job's start. When the
-        queues were empty, the job is None. When the job's hash is gone
-        (the job expired or was deleted while queued), dequeue again, as
-        RQ's ``dequeue_any()`` does.
+        None means that the queues were empty, or that their next job is
+        left to the worker's own dequeue.
         """
         if not dequeued:
-            return None, False
+            return None
         queue_key, job_id, fields = (
             as_text(dequeued[0]),
             as_text(dequeued[1]),
             dequeued[2],
         )
-        if not fields:
-            return self._dequeue(), False
         job = self._new_job(job_id)
         job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
         prefix = self.queue_class.redis_queue_namespace_prefix
-        started = len(dequeued) > 3 and dequeued[3] == 1
-        return (job, self._queue_named(queue_key[len(prefix) :])), started
+        return job, self._queue_named(queue_key[len(prefix) :])
 
     def _suspended_now(self) -> bool:
         # As in the worker, the flag is read at most once a second.
@@ -442,10 +468,14 @@ class HorseMixin:
         and is enqueued by RQ's enqueue. Dependents read in the transaction
         are enqueued afterwards by RQ's ``enqueue_dependents()``.
         """
-        if job.repeats_left is not None and job.repeats_left > 0:
+        result_ttl = job.get_result_ttl(self.default_result_ttl)
+        repeats = job.repeats_left is not None and job.repeats_left > 0
+        if repeats or result_ttl == 0:
+            # A job with result_ttl=0 is deleted with its dependents key in
+            # the transaction, so only RQ's version, which moves the
+            # dependents inside it, still finds them.
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
-        result_ttl = job.get_result_ttl(self.default_result_ttl)
         take_next = (
             self._in_fast_horse
             and uses_rq_dequeue(self.queue_class)
@@ -536,7 +566,7 @@ class HorseMixin:
 def uses_rq_dequeue(queue_class: type) -> bool:
     """Tell whether ``queue_class`` dequeues as RQ's ``Queue`` does.
 
-    DEQUEUE_SCRIPT does what these methods do, so a queue class that
+    START_SCRIPT does what these methods do, so a queue class that
     overrides one of them dequeues through its own methods instead.
     """
     return all(

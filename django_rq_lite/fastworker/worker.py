@@ -13,10 +13,11 @@ from typing import Any
 
 import rq
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import RedisError
 from rq import Worker
-from rq.executions import Execution
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution
 from rq.job import Job, JobStatus
-from rq.utils import now
+from rq.utils import as_text, now, parse_composite_key
 from rq.worker import WorkerStatus
 
 from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
@@ -102,6 +103,7 @@ class FastWorker(HorseMixin, Worker):
         self._pending_start: Any = None
         self._state_after_start: Any = None
         self._stand_in_job_id = ""
+        self._stand_in_queue_name = ""
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # With max_jobs, RQ's loop counts each job, so the horse runs only
@@ -336,6 +338,7 @@ class FastWorker(HorseMixin, Worker):
             return
         status = self._reap_horse(block=True)
         self._fail_lost_job(job, queue, execution, status)
+        self._fail_unreported_jobs(status)
 
     def _follow_job(
         self, message: dict, previous: Execution
@@ -398,6 +401,41 @@ class FastWorker(HorseMixin, Worker):
         self.handle_job_failure(
             job, queue=queue, exc_string=exc_string, execution=execution
         )
+
+    def _fail_unreported_jobs(self, status: int | None) -> None:
+        """Fail the jobs that the dead horse started but did not report.
+
+        The horse writes a job's start in the transaction that ends the job
+        before it, then sends the worker a message. A horse killed in between leaves a
+        started job that only this worker's executions set in Redis records.
+        """
+        key = WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)
+        try:
+            members = self.connection.smembers(key)
+        except RedisError:
+            self.log.warning(
+                "Worker %s: could not read its executions after horse %s died; "
+                "registry cleanup fails its started jobs later",
+                self.name,
+                self._horse_process_pid,
+                exc_info=True,
+            )
+            return
+        for member in members:
+            job_id, execution_id = parse_composite_key(as_text(member))
+            if execution_id in self.executions:
+                continue
+            job = self._new_job(job_id)
+            try:
+                job.refresh()
+            except Exception:
+                # The job is gone, so only its execution record is left.
+                self.connection.srem(key, member)
+                continue
+            execution = Execution(
+                execution_id, job_id, connection=self.connection, worker_name=self.name
+            )
+            self._fail_lost_job(job, self._queue_named(job.origin), execution, status)
 
     def _horse_alive(self) -> bool:
         return self._reap_horse(block=False) is None

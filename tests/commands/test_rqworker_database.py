@@ -6,6 +6,7 @@ Without them, those tests are skipped.
 """
 
 import functools
+import os
 
 import pytest
 from django.contrib.auth.models import Group
@@ -31,6 +32,8 @@ POSTGRESQL_ENV = {
 @functools.cache
 def postgresql_unavailable_reason():
     """Return why the PostgreSQL tests cannot run, or an empty string."""
+    if os.environ.get("RQ_LITE_TEST_POSTGRESQL") == "0":
+        return "RQ_LITE_TEST_POSTGRESQL is 0"
     try:
         import psycopg
     except ImportError:

@@ -196,6 +196,18 @@ def test_dependent_runs_after_parent(run_fast_worker):
     assert child.return_value() == 7
 
 
+def test_dependent_of_result_ttl_zero_job_runs(run_fast_worker):
+    queue = get_queue()
+    parent = queue.enqueue(jobs.add, 1, 2, result_ttl=0)
+    child = queue.enqueue(jobs.add, 3, 4, depends_on=parent)
+
+    result = run_fast_worker()
+
+    assert result.returncode == 0, result.stderr
+    assert child.get_status() == JobStatus.FINISHED
+    assert child.return_value() == 7
+
+
 def test_result_ttl_zero_deletes_job(run_fast_worker, flush_redis):
     job = get_queue().enqueue(jobs.add, 1, 1, result_ttl=0)
 

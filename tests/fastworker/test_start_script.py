@@ -1,10 +1,13 @@
 """START_SCRIPT writes a job's start exactly as the round trip of its own does."""
 
+import multiprocessing
+import signal
 import time
 import uuid
 
 import pytest
 from rq.job import JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue, get_worker
 from django_rq_lite.fastworker import FastWorker
@@ -18,6 +21,7 @@ def new_worker():
     worker = get_worker("default", worker_class=FastWorker)
     worker.register_birth()
     worker._stand_in_job_id = uuid.uuid4().hex
+    worker._stand_in_queue_name = f"q{uuid.uuid4().hex}"
     return worker
 
 
@@ -34,8 +38,7 @@ def start_with_script(worker):
         worker._add_dequeue(pipeline)
         (reply,) = pipeline.execute()
     pending = worker._pending_start
-    (job, _), started = worker._restore_dequeued(reply)
-    assert started
+    job, _ = worker._restore_dequeued(reply)
     return job, worker._adopt_start(pending, job)
 
 
@@ -147,38 +150,114 @@ def test_script_updates_job_and_worker_objects(worker, flush_redis):
     assert flush_redis.lrange(get_queue().intermediate_queue_key, 0, -1) == []
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{"job_timeout": 5}, {"job_id": "custom-id_with-dashes"}],
-    ids=["short-timeout", "custom-id"],
-)
-def test_script_handles_unusual_jobs(worker, flush_redis, options):
-    queued = get_queue().enqueue(jobs.add, 1, 2, **options)
-
+def run_script(worker):
     with worker.connection.pipeline() as pipeline:
         worker._add_dequeue(pipeline)
         (reply,) = pipeline.execute()
-    (job, queue), started = worker._restore_dequeued(reply)
+    return reply
+
+
+def test_script_leaves_short_timeout_job_queued(worker, flush_redis):
+    queued = get_queue().enqueue(jobs.add, 1, 2, job_timeout=5)
+
+    reply = run_script(worker)
+
+    # RQ gives this job a shorter heartbeat, so the worker's own dequeue
+    # takes it.
+    assert reply == 0
+    assert get_queue().job_ids == [queued.id]
+    assert queued.get_status(refresh=True) == JobStatus.QUEUED
+    assert worker.executions == {}
+
+
+def test_script_starts_job_with_custom_id(worker, flush_redis):
+    queued = get_queue().enqueue(jobs.add, 1, 2, job_id="custom-id_with-dashes")
+
+    job, execution = start_with_script(worker)
 
     assert job.id == queued.id
-    if "job_timeout" in options:
-        # RQ gives this job a shorter heartbeat, so the horse writes the
-        # start in a round trip of its own.
-        assert not started
-        assert job.get_status(refresh=True) == JobStatus.QUEUED
-    else:
-        assert started
-        assert job.get_status(refresh=True) == JobStatus.STARTED
-        assert flush_redis.exists(f"rq:executions:{queued.id}")
+    assert queued.get_status(refresh=True) == JobStatus.STARTED
+    assert flush_redis.exists(f"rq:executions:{queued.id}")
+
+
+def test_script_skips_jobs_whose_hash_is_gone(worker, flush_redis):
+    queue = get_queue()
+    deleted = [queue.enqueue(jobs.add, 1, 2) for _ in range(2)]
+    remaining = queue.enqueue(jobs.add, 3, 4)
+    for job in deleted:
+        flush_redis.delete(job.key)
+
+    job, _ = start_with_script(worker)
+
+    assert job.id == remaining.id
+    assert queue.job_ids == []
+    assert flush_redis.lrange(queue.intermediate_queue_key, 0, -1) == []
+
+
+def test_script_takes_from_later_queue(flush_redis):
+    worker = get_worker("high", "default", worker_class=FastWorker)
+    worker.register_birth()
+    worker._stand_in_job_id = uuid.uuid4().hex
+    worker._stand_in_queue_name = f"q{uuid.uuid4().hex}"
+    queued = get_queue("default").enqueue(jobs.add, 1, 2)
+
+    job, execution = start_with_script(worker)
+
+    assert job.id == queued.id
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+    assert flush_redis.zscore("rq:wip:default", f"{job.id}:{execution.id}")
+    assert not flush_redis.exists("rq:wip:high")
+    worker.register_death()
+
+
+def test_script_leaves_job_of_other_origin_queued(worker, flush_redis):
+    queued = get_queue("high").enqueue(jobs.add, 1, 2)
+    # A job whose id was pushed onto another queue by hand.
+    flush_redis.lrem("rq:queue:high", 1, queued.id)
+    flush_redis.rpush("rq:queue:default", queued.id)
+
+    assert run_script(worker) == 0
+    assert flush_redis.lrange("rq:queue:default", 0, -1) == [queued.id.encode()]
 
 
 def test_script_with_empty_queue_writes_nothing(worker, flush_redis):
     keys_before = set(flush_redis.keys("*"))
 
-    with worker.connection.pipeline() as pipeline:
-        worker._add_dequeue(pipeline)
-        (reply,) = pipeline.execute()
+    reply = run_script(worker)
 
     assert reply is None
     assert set(flush_redis.keys("*")) == keys_before
     assert worker.executions == {}
+
+
+def test_worker_fails_job_started_by_dead_horse(worker, flush_redis):
+    queue = get_queue()
+    queued = queue.enqueue(jobs.add, 1, 2)
+    # The horse started the job in a success transaction and was killed
+    # before its message reached the worker, which has no record of it.
+    job, execution = start_with_script(worker)
+    worker.executions.clear()
+
+    worker._fail_unreported_jobs(-signal.SIGKILL)
+
+    assert queued.get_status(refresh=True) == JobStatus.FAILED
+    assert queued.id in FailedJobRegistry(queue=queue).get_job_ids()
+    assert "Work-horse terminated unexpectedly" in queued.latest_result().exc_string
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+    assert flush_redis.smembers(f"rq:worker:{worker.name}:executions") == set()
+
+
+def test_horse_fails_started_job_when_worker_is_gone(worker, flush_redis):
+    queue = get_queue()
+    queued = queue.enqueue(jobs.add, 1, 2)
+    job, execution = start_with_script(worker)
+    worker._worker_pid = 12345
+    (horse_end, worker_end) = multiprocessing.Pipe()
+    worker_end.close()
+
+    retired = worker._report_or_fail(horse_end, job, queue, execution)
+
+    assert retired
+    assert queued.get_status(refresh=True) == JobStatus.FAILED
+    assert "exited before the job ran" in queued.latest_result().exc_string
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
