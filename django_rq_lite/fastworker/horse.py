@@ -328,7 +328,7 @@ class HorseMixin:
         state = self._state
         # This pipeline only collects the commands, and never runs.
         with self.connection.pipeline(transaction=False) as recorder:
-            start = self._queue_start(stand_in, queue, recorder)
+            start = self._queue_start(stand_in, queue, recorder, dequeued_by_rq=False)
             commands = recorder.command_stack
         # Until the script has written the start, the worker's state and
         # executions are as they were.

@@ -255,8 +255,14 @@ class FastWorker(HorseMixin, Worker):
         self._note_start(start)
         return start.execution, results[-1] if read_hash else None
 
-    def _queue_start(self, job: Job, queue: Any, pipeline: Any) -> QueuedStart:
-        """Add the commands that write the start of ``job`` to ``pipeline``."""
+    def _queue_start(
+        self, job: Job, queue: Any, pipeline: Any, dequeued_by_rq: bool = True
+    ) -> QueuedStart:
+        """Add the commands that write the start of ``job`` to ``pipeline``.
+
+        ``dequeued_by_rq`` says that RQ's dequeue took the job, which with
+        one queue leaves its id in the queue's intermediate list.
+        """
         heartbeat_ttl = self.get_heartbeat_ttl(job)
         execution = Execution.create(
             job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name
@@ -278,7 +284,7 @@ class FastWorker(HorseMixin, Worker):
         # This also writes the job's heartbeat.
         job.prepare_for_execution(self.name, pipeline=pipeline)
         pipeline.persist(job.key)
-        if len(self.queues) == 1:
+        if dequeued_by_rq and len(self.queues) == 1:
             pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
         return QueuedStart(job, execution, heartbeat_ttl if write_heartbeat else None)
 
