@@ -289,12 +289,10 @@ class HorseMixin:
         """Add START_SCRIPT, which dequeues the next job and writes its start."""
         self._pending_start = None
         queues = self._ordered_queues
-        start, commands = self._record_start(queues[0])
+        start, commands = self._record_start()
         arguments: list = []
         for args, _ in commands:
-            if isinstance(args[0], str) and " " in args[0]:
-                # A command with a subcommand, as redis-py names some.
-                args = (*args[0].split(), *args[1:])
+            args = packed_pipeline.split_command_name(args)
             arguments.append(len(args))
             arguments.extend(args)
         pipeline.eval(
@@ -310,25 +308,24 @@ class HorseMixin:
         )
         self._pending_start = start
 
-    def _record_start(self, queue: Any) -> tuple[QueuedStart, list]:
+    def _record_start(self) -> tuple[QueuedStart, list]:
         """Return the start of a dequeued job and the commands that write it.
 
         The commands come from the same code that writes a start in a round
         trip of its own, run for a stand-in job whose id and origin queue
-        START_SCRIPT replaces with the dequeued job's. ``queue`` is the
-        worker's only queue, or any of them.
+        START_SCRIPT replaces with the dequeued job's.
 
         NOTE: this assumes that RQ's start depends on the job only through
-        its id, origin and timeout, which START_SCRIPT replaces or checks. The tests in
-        ``tests/fastworker/test_start_script.py`` compare both paths for
-        the installed RQ, so a release that writes more fails them.
+        its id, origin and timeout, which START_SCRIPT replaces or checks.
+        The tests in ``tests/fastworker/test_start_script.py`` compare both
+        paths for the installed RQ, so a release that writes more fails them.
         """
         stand_in = self._new_job(self._stand_in_job_id)
         stand_in.origin = self._stand_in_queue_name
         state = self._state
         # This pipeline only collects the commands, and never runs.
         with self.connection.pipeline(transaction=False) as recorder:
-            start = self._queue_start(stand_in, queue, recorder, dequeued_by_rq=False)
+            start = self._queue_start(stand_in, recorder)
             commands = recorder.command_stack
         # Until the script has written the start, the worker's state and
         # executions are as they were.

@@ -106,13 +106,20 @@ def _pack(commands: list, encoder: Any, transaction: bool) -> bytes:
         pack = _pack_command_hiredis
     parts = [MULTI] if transaction else []
     for args, _ in commands:
-        if isinstance(args[0], str) and " " in args[0]:
-            # A command with a subcommand, as redis-py names some.
-            args = (*args[0].split(), *args[1:])
-        parts.append(pack(args, encoder))
+        parts.append(pack(split_command_name(args), encoder))
     if transaction:
         parts.append(EXEC)
     return b"".join(parts)
+
+
+def split_command_name(args: tuple) -> tuple:
+    """Return a command's arguments with a two-word name split in two.
+
+    redis-py names some commands with their subcommand, as "CLIENT SETNAME".
+    """
+    if isinstance(args[0], str) and " " in args[0]:
+        return (*args[0].split(), *args[1:])
+    return args
 
 
 def _pack_command_hiredis(args: tuple, encoder: Any) -> bytes:

@@ -60,9 +60,9 @@ class FastWorker(HorseMixin, Worker):
     its memory, so state that a job leaves in modules stays until the horse
     is replaced.
 
-    The start of a job is written in one round trip. With one queue, the
-    horse writes the start of a job that it dequeues itself in the success
-    transaction of the job before it. The horse writes the worker's idle
+    The start of a job is written in one round trip. The horse writes the
+    start of a job that it dequeues itself in the success transaction of
+    the job before it. The horse writes the worker's idle
     state and heartbeat in the same transaction as the last job's result.
     """
 
@@ -248,7 +248,11 @@ class FastWorker(HorseMixin, Worker):
         atomic there either. A pipeline without MULTI saves a reply per command.
         """
         with self.connection.pipeline(transaction=False) as pipeline:
-            start = self._queue_start(job, queue, pipeline)
+            # With one queue, RQ's dequeue leaves the id in the intermediate list.
+            intermediate_key = (
+                queue.intermediate_queue_key if len(self.queues) == 1 else None
+            )
+            start = self._queue_start(job, pipeline, intermediate_key)
             if read_hash:
                 pipeline.hgetall(job.key)
             results = self._execute_pipeline(pipeline)
@@ -256,12 +260,12 @@ class FastWorker(HorseMixin, Worker):
         return start.execution, results[-1] if read_hash else None
 
     def _queue_start(
-        self, job: Job, queue: Any, pipeline: Any, dequeued_by_rq: bool = True
+        self, job: Job, pipeline: Any, intermediate_key: str | None = None
     ) -> QueuedStart:
         """Add the commands that write the start of ``job`` to ``pipeline``.
 
-        ``dequeued_by_rq`` says that RQ's dequeue took the job, which with
-        one queue leaves its id in the queue's intermediate list.
+        When ``intermediate_key`` is given, the start also removes the job's
+        id from that intermediate list.
         """
         heartbeat_ttl = self.get_heartbeat_ttl(job)
         execution = Execution.create(
@@ -284,8 +288,8 @@ class FastWorker(HorseMixin, Worker):
         # This also writes the job's heartbeat.
         job.prepare_for_execution(self.name, pipeline=pipeline)
         pipeline.persist(job.key)
-        if dequeued_by_rq and len(self.queues) == 1:
-            pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+        if intermediate_key is not None:
+            pipeline.lrem(intermediate_key, 1, job.id)
         return QueuedStart(job, execution, heartbeat_ttl if write_heartbeat else None)
 
     def _note_start(self, start: QueuedStart) -> None:
@@ -412,16 +416,16 @@ class FastWorker(HorseMixin, Worker):
         """Fail the jobs that the dead horse started but did not report.
 
         The horse writes a job's start in the transaction that ends the job
-        before it, then sends the worker a message. A horse killed in between leaves a
-        started job that only this worker's executions set in Redis records.
+        before it, then sends the worker a message. A horse killed in between
+        leaves a started job that only this worker's executions set records.
         """
         key = WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)
         try:
             members = self.connection.smembers(key)
         except RedisError:
             self.log.warning(
-                "Worker %s: could not read its executions after horse %s died; "
-                "registry cleanup fails its started jobs later",
+                "Worker %s: failed to read its executions after horse %s died. "
+                "Registry cleanup fails its started jobs later",
                 self.name,
                 self._horse_process_pid,
                 exc_info=True,

@@ -278,5 +278,5 @@ def fail_with_payment_declined(reason="card expired"):
 
 
 def worker_environment():
-    """Return the RQ_WORKER_ID and RQ_JOB_ID variables that the job sees."""
+    """Return the RQ_WORKER_ID and RQ_JOB_ID variables of the job's process."""
     return [os.environ.get("RQ_WORKER_ID"), os.environ.get("RQ_JOB_ID")]
