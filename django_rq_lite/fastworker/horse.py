@@ -66,6 +66,15 @@ end
 local function escape(text)
     return (string.gsub(text, "%%", "%%%%"))
 end
+-- The stand-in id and queue name are hexadecimal, with no pattern
+-- characters, so a plain find() tells whether gsub() has work to do.
+-- Most arguments hold neither, and find() is cheaper than a gsub().
+local function replace(text, stand_in, replacement)
+    if string.find(text, stand_in, 1, true) then
+        return (string.gsub(text, stand_in, replacement))
+    end
+    return text
+end
 for _, queue_key in ipairs(KEYS) do
     local queue_name = string.sub(queue_key, #ARGV[2] + 1)
     while true do
@@ -86,8 +95,8 @@ for _, queue_key in ipairs(KEYS) do
                 local count = tonumber(ARGV[index])
                 local command = {}
                 for offset = 1, count do
-                    local text = string.gsub(ARGV[index + offset], ARGV[3], job_text)
-                    command[offset] = (string.gsub(text, ARGV[4], queue_text))
+                    local text = replace(ARGV[index + offset], ARGV[3], job_text)
+                    command[offset] = replace(text, ARGV[4], queue_text)
                 end
                 redis.call(unpack(command))
                 index = index + count + 1
