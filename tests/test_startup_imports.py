@@ -47,6 +47,9 @@ UNUSED_BY_WORKER = [
     "django_rq_lite.fastworker.pool",
     "django_rq_lite.management.reloading",
     "django_rq_lite.metrics",
+    # FastWorker's channel and shared memory replace these.
+    "multiprocessing.connection",
+    "multiprocessing.sharedctypes",
 ]
 
 

@@ -123,11 +123,12 @@ class HorseMixin:
     """Methods that run in FastWorker's long-lived horse.
 
     The horse is a fork of the worker, so it has a copy of the worker
-    object. It receives job messages on a pipe and runs each job with RQ's
-    ``perform_job()``. For ``chain_seconds`` after a message, it then
-    dequeues and runs jobs itself, and sends the worker a message for each
-    job it starts without waiting for a reply. When the queues are empty,
-    the time is up, or the worker stops, it replies with whether it retires.
+    object. It receives job messages on a channel (a Unix socket pair)
+    and runs each job with RQ's ``perform_job()``. For ``chain_seconds``
+    after a message, it then dequeues and runs jobs itself, and sends
+    the worker a message for each job it starts without waiting for a
+    reply. When the queues are empty, the time is up, or the worker
+    stops, it replies with whether it retires.
     """
 
     def _run_horse(self, channel: Any) -> None:
@@ -586,7 +587,7 @@ MICROSECOND = timedelta(microseconds=1)
 
 
 def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) -> bytes:
-    """Return the horse's reply for the pipe: whether it retires, and the
+    """Return the horse's reply for the channel: whether it retires, and the
     job it started itself, if any, with what the worker needs to monitor it.
 
     The horse sends one per job, so the reply is a marshalled tuple, which
@@ -611,7 +612,7 @@ def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) ->
 
 def decode_reply(data: bytes) -> dict:
     """Return the reply that ``encode_reply()`` encoded, as a dictionary."""
-    # The pipe joins the worker to the horse it forked, so data is trusted.
+    # The channel joins the worker to the horse it forked, so data is trusted.
     fields = marshal.loads(data)  # noqa: S302
     if len(fields) == 1:
         return {"retire": fields[0], "next": None}

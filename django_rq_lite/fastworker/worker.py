@@ -7,8 +7,6 @@ import inspect
 import os
 import signal
 import time
-from multiprocessing import Pipe, RawArray, RawValue
-from multiprocessing.connection import wait
 from typing import Any
 
 import rq
@@ -20,6 +18,7 @@ from rq.job import Job, JobStatus
 from rq.utils import as_text, now, parse_composite_key
 from rq.worker import WorkerStatus
 
+from .channel import Channel, SharedBytes, SharedFlag, wait_readable
 from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
@@ -27,7 +26,7 @@ from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
 # times between two jobs.
 WRITE_COALESCE_SECONDS = 1.0
 
-# Seconds a horse has to exit after the worker closes its pipe.
+# Seconds a horse has to exit after the worker closes its channel.
 HORSE_EXIT_TIMEOUT = 5.0
 
 # Seconds during which a horse dequeues and runs jobs itself after the worker
@@ -50,14 +49,15 @@ def supports_installed_rq() -> bool:
 class FastWorker(HorseMixin, Worker):
     """An RQ worker that runs jobs in a long-lived work-horse process.
 
-    RQ's ``Worker`` forks a horse for every job. This worker forks one horse
-    and hands it a job over a pipe. For up to ``CHAIN_SECONDS`` after a
-    hand-off, the horse then dequeues and runs the next jobs itself. The
-    horse runs each job with RQ's ``perform_job()``, so timeouts, results,
-    retries and callbacks behave as with RQ's worker. The worker forks a new
-    horse after a crash, after a job is stopped or killed, after a job
-    timeout, and after ``max_jobs_per_horse`` jobs. Jobs in one horse share
-    its memory, so state that a job leaves in modules stays until the horse
+    RQ's ``Worker`` forks a horse for every job. This worker forks one
+    horse and hands it a job over a channel (a Unix socket pair). For up
+    to ``CHAIN_SECONDS`` after a hand-off, the horse then dequeues and
+    runs the next jobs itself. The horse runs each job with RQ's
+    ``perform_job()``, so timeouts, results, retries and callbacks
+    behave as with RQ's worker. The worker forks a new horse after a
+    crash, after a job is stopped or killed, after a job timeout, and
+    after ``max_jobs_per_horse`` jobs. Jobs in one horse share its
+    memory, so state that a job leaves in modules stays until the horse
     is replaced.
 
     The start of a job is written in one round trip. The horse writes the
@@ -140,7 +140,7 @@ class FastWorker(HorseMixin, Worker):
         super().handle_warm_shutdown_request()
         if self._chain_stop is not None:
             # The horse finishes its job and takes no other.
-            self._chain_stop.value = 1
+            self._chain_stop.value = True
 
     def get_current_job_id(self) -> str | None:
         """Return the id of the horse's running job, as the horse wrote it.
@@ -301,11 +301,11 @@ class FastWorker(HorseMixin, Worker):
     def _ensure_horse(self) -> None:
         if self._horse_process_pid and self._reap_horse(block=False) is None:
             return
-        parent_end, horse_end = Pipe()
+        parent_end, horse_end = Channel.pair()
         # Shared with the horse: a flag that stops it from taking more jobs,
         # and the id of the job it runs.
-        self._chain_stop = RawValue("b", int(self._stop_requested))
-        self._running_job = RawArray("c", JOB_ID_BYTES)
+        self._chain_stop = SharedFlag(self._stop_requested)
+        self._running_job = SharedBytes(JOB_ID_BYTES)
         pid = os.fork()
         if pid == 0:
             parent_end.close()
@@ -321,7 +321,7 @@ class FastWorker(HorseMixin, Worker):
         job.started_at = now()
         reply = None
         while reply is None:
-            ready = wait(self._wait_objects(), self.job_monitoring_interval)
+            ready = wait_readable(self._wait_objects(), self.job_monitoring_interval)
             if ready:
                 reply = self._receive_reply()
                 if reply is None:
@@ -454,7 +454,7 @@ class FastWorker(HorseMixin, Worker):
         """Return the horse's wait status once it has exited, else None.
 
         After the horse has been reaped, by this method or by RQ's
-        ``wait_for_horse()``, this returns -1 and clears the horse's pid, pipe
+        ``wait_for_horse()``, this returns -1 and clears the horse's pid, channel
         and pidfd.
         """
         pid = self._horse_process_pid
@@ -481,7 +481,7 @@ class FastWorker(HorseMixin, Worker):
         self._running_job = None
 
     def _stop_horse(self) -> None:
-        """Close the idle horse's pipe, so it exits, and kill it if it does not."""
+        """Close the idle horse's channel, so it exits, and kill it if it does not."""
         pid = self._horse_process_pid
         if not pid:
             return

@@ -1,6 +1,5 @@
 """START_SCRIPT writes a job's start exactly as the round trip of its own does."""
 
-import multiprocessing
 import signal
 import time
 import uuid
@@ -11,6 +10,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue, get_worker
 from django_rq_lite.fastworker import FastWorker
+from django_rq_lite.fastworker.channel import Channel
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -252,7 +252,7 @@ def test_horse_fails_started_job_when_worker_is_gone(worker, flush_redis):
     queued = queue.enqueue(jobs.add, 1, 2)
     job, execution = start_with_script(worker)
     worker._worker_pid = 12345
-    (horse_end, worker_end) = multiprocessing.Pipe()
+    (horse_end, worker_end) = Channel.pair()
     worker_end.close()
 
     retired = worker._report_or_fail(horse_end, job, queue, execution)
