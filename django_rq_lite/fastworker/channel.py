@@ -37,7 +37,11 @@ class Channel:
         return cls(first), cls(second)
 
     def fileno(self) -> int:
-        return self._socket.fileno()
+        descriptor = self._socket.fileno()
+        if descriptor == -1:
+            # As multiprocessing's connections do, instead of poll()'s ValueError.
+            raise OSError("The channel is closed.")
+        return descriptor
 
     def close(self) -> None:
         self._socket.close()

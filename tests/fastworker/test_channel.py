@@ -81,6 +81,16 @@ def test_eof_inside_message():
         first.recv_bytes()
 
 
+def test_closed_channel_raises_os_error():
+    first, _second = Channel.pair()
+    first.close()
+
+    with pytest.raises(OSError, match="The channel is closed"):
+        first.poll()
+    with pytest.raises(OSError):
+        first.recv_bytes()
+
+
 def test_send_to_closed_end():
     first, second = Channel.pair()
     second.close()
@@ -89,6 +99,7 @@ def test_send_to_closed_end():
         first.send_bytes(b"x" * 1024)
 
 
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
 def test_wait_readable_timeout_and_exit():
     channel, _other = Channel.pair()
     started = time.monotonic()

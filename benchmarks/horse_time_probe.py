@@ -1,0 +1,229 @@
+"""Split FastWorker's time per job into the job's own code and the work between jobs.
+
+Usage: ``.venv/bin/python benchmarks/horse_time_probe.py [--jobs N]``.
+
+The probe starts a private redis-server, as ``fastworker_probe.py`` does.
+It drains two kinds of job with one burst ``FastWorker``: a no-op job, and
+a job that inserts one row through Django's ORM into a SQLite file. Django's
+default ``CONN_MAX_AGE`` of 0 applies, so each ORM job opens a connection.
+Each job writes the time its code started and ended to shared memory, so
+the probe prints the median time of the job's code and the median gap
+between the end of one job's code and the start of the next: RQ's
+bookkeeping, the Redis round trip and Django's connection care.
+
+It also times a few of the horse's steps per job, by wrapping methods:
+the success transaction (``handle_job_success``, with the next job's
+start), the round trip inside it, the recording of the next start's
+commands, the rebuilding of the next job from the script's reply, and the
+message to the worker. Timing adds a few microseconds to each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from importlib import import_module
+from multiprocessing import RawArray, RawValue
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_DIR))
+
+from benchmarks.fastworker_probe import start_redis  # noqa: E402
+
+MAX_JOBS = 20000
+# Start and end of each job's code, from time.perf_counter().
+STARTS = RawArray("d", MAX_JOBS)
+ENDS = RawArray("d", MAX_JOBS)
+DONE = RawValue("l", 0)
+
+# Horse steps to time: (label, class attribute). Totals and counts are shared.
+STEPS = [
+    ("success transaction, with the next start", "handle_job_success"),
+    ("its round trip (pack, send, wait, parse)", "_execute_pipeline"),
+    ("recording the next start's commands", "_record_start"),
+    ("rebuilding the next job from the reply", "_restore_dequeued"),
+    ("message to the worker", "_report_or_fail"),
+]
+STEP_SECONDS = RawArray("d", len(STEPS))
+STEP_CALLS = RawArray("l", len(STEPS))
+
+NOOP = "benchmarks.horse_time_probe.noop"
+INSERT = "benchmarks.horse_time_probe.insert_row"
+
+
+def record(started: float) -> None:
+    index = DONE.value
+    if index < MAX_JOBS:
+        STARTS[index] = started
+        ENDS[index] = time.perf_counter()
+    DONE.value = index + 1
+
+
+def noop() -> None:
+    record(time.perf_counter())
+
+
+def insert_row() -> None:
+    started = time.perf_counter()
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name=uuid.uuid4().hex)
+    record(started)
+
+
+def configure_django(url: str, directory: str) -> None:
+    from django.conf import settings
+
+    settings.configure(
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django_rq_lite",
+        ],
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": os.path.join(directory, "probe.sqlite3"),
+            }
+        },
+        RQ_QUEUES={"default": {"URL": url}},
+        USE_TZ=True,
+    )
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def time_steps() -> None:
+    """Wrap the horse's steps in STEPS so that they add up their time."""
+    from django_rq_lite.fastworker import FastWorker
+
+    for index, (_, name) in enumerate(STEPS):
+        original = getattr(FastWorker, name)
+
+        @functools.wraps(original)
+        def timed(self, *args, _original=original, _index=index, **kwargs):
+            if not self._in_fast_horse:
+                return _original(self, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                STEP_SECONDS[_index] += time.perf_counter() - started
+                STEP_CALLS[_index] += 1
+
+        setattr(FastWorker, name, timed)
+
+
+def measure(label: str, function: str, jobs: int, client) -> dict:
+    from django.db import connections
+
+    from django_rq_lite import get_queue, get_worker
+
+    client.flushdb()
+    DONE.value = 0
+    for index in range(len(STEPS)):
+        STEP_SECONDS[index] = 0.0
+        STEP_CALLS[index] = 0
+    queue = get_queue("default")
+    queue.enqueue_many([queue.prepare_data(function) for _ in range(jobs)])
+    connections.close_all()
+    worker = get_worker("default", worker_class="django_rq_lite.fastworker.FastWorker")
+    started = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    elapsed = time.perf_counter() - started
+    done = min(DONE.value, MAX_JOBS)
+    if done != jobs:
+        raise RuntimeError(f"{label}: only {done} of {jobs} jobs ran; see the worker log")
+    bodies = [ENDS[index] - STARTS[index] for index in range(done)]
+    gaps = [STARTS[index + 1] - ENDS[index] for index in range(done - 1)]
+    steps = {
+        step: STEP_SECONDS[index] / STEP_CALLS[index] if STEP_CALLS[index] else None
+        for index, (step, _) in enumerate(STEPS)
+    }
+    return {
+        "label": label,
+        "jobs_per_second": jobs / elapsed,
+        "body": statistics.median(bodies),
+        "gap": statistics.median(gaps),
+        "steps": steps,
+    }
+
+
+def milliseconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 1000:.2f}"
+
+
+def print_table(rows: list[dict]) -> None:
+    import django
+    import rq
+
+    print(
+        f"Python {sys.version.split()[0]}, Django {django.__version__}, "
+        f"RQ {rq.__version__}, {os.cpu_count()} CPUs, load average "
+        + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    )
+    print()
+    lines = [
+        ("ms per job (medians; steps: means)", [row["label"] for row in rows]),
+        ("jobs/s", [f"{row['jobs_per_second']:.0f}" for row in rows]),
+        ("job's own code", [milliseconds(row["body"]) for row in rows]),
+        ("gap between two jobs' code", [milliseconds(row["gap"]) for row in rows]),
+    ]
+    for step, _ in STEPS:
+        lines.append((step, [milliseconds(row["steps"][step]) for row in rows]))
+    for number, (name, values) in enumerate(lines):
+        print(f"| {name} | " + " | ".join(values) + " |")
+        if number == 0:
+            print("|---|" + "---:|" * len(rows))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=3000,
+        help=f"Jobs of each kind (default: 3000, at most {MAX_JOBS}).",
+    )
+    args = parser.parse_args(argv)
+    if not 2 <= args.jobs <= MAX_JOBS:
+        parser.error(f"--jobs {args.jobs} is out of range: give 2 to {MAX_JOBS}.")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    directory = tempfile.mkdtemp(prefix="horse-time-probe-")
+    server, port = start_redis(directory)
+    try:
+        configure_django(f"redis://127.0.0.1:{port}/0", directory)
+        time_steps()
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        rows = [
+            measure("no-op job", NOOP, args.jobs, client),
+            measure("ORM insert job", INSERT, args.jobs, client),
+        ]
+        print_table(rows)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # The horse runs the jobs from the module imported by this name, so its
+    # shared arrays, not those of __main__, are the ones to read.
+    import_module("benchmarks.horse_time_probe").main()
