@@ -144,7 +144,9 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
     elapsed = time.perf_counter() - started
     done = min(DONE.value, MAX_JOBS)
     if done != jobs:
-        raise RuntimeError(f"{label}: only {done} of {jobs} jobs ran; see the worker log")
+        raise RuntimeError(
+            f"{label}: only {done} of {jobs} jobs ran; see the worker log."
+        )
     bodies = [ENDS[index] - STARTS[index] for index in range(done)]
     gaps = [STARTS[index + 1] - ENDS[index] for index in range(done - 1)]
     steps = {
