@@ -19,6 +19,10 @@ from typing import Any
 HEADER = struct.Struct("!Q")
 
 
+class ChannelError(OSError):
+    """Invalid data on a channel: a message that breaks its framing."""
+
+
 class Channel:
     """One end of a stream socket pair that carries whole messages.
 
@@ -49,15 +53,33 @@ class Channel:
     def send_bytes(self, data: bytes) -> None:
         self._socket.sendall(HEADER.pack(len(data)) + data)
 
-    def recv_bytes(self) -> bytes:
-        (size,) = HEADER.unpack(self._read_exactly(HEADER.size))
-        return self._read_exactly(size)
+    def recv_bytes(
+        self, max_size: int | None = None, timeout: float | None = None
+    ) -> bytes:
+        """Return the next message.
+
+        A message larger than ``max_size`` raises ChannelError before any
+        memory is taken for it. With ``timeout``, a message whose bytes stop
+        arriving for that many seconds raises TimeoutError, an OSError.
+        """
+        self._socket.settimeout(timeout)
+        try:
+            (size,) = HEADER.unpack(self._read_exactly(HEADER.size))
+            if max_size is not None and size > max_size:
+                raise ChannelError(
+                    f"Message of {size} bytes is larger than the {max_size} "
+                    "bytes expected; the other end wrote invalid data."
+                )
+            return self._read_exactly(size)
+        finally:
+            if self._socket.fileno() != -1:
+                self._socket.settimeout(None)
 
     def send(self, message: Any) -> None:
         self.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
     def recv(self) -> Any:
-        # The worker and the horse it forked are the only ends: data is trusted.
+        # Only the horse calls this, for messages of the worker that forked it.
         return pickle.loads(self.recv_bytes())  # noqa: S301
 
     def poll(self) -> bool:

@@ -203,16 +203,27 @@ class HorseMixin:
         """
         try:
             channel.send_bytes(encode_reply(False, job, execution))
-        except OSError:
-            self._fail_unmonitored_job(job, queue, execution)
+        except OSError as error:
+            self._fail_unmonitored_job(job, queue, execution, error)
             return True
         return False
 
-    def _fail_unmonitored_job(self, job: Job, queue: Any, execution: Execution) -> None:
-        """Fail a job that this horse started after its worker process died."""
+    def _fail_unmonitored_job(
+        self,
+        job: Job,
+        queue: Any,
+        execution: Execution,
+        error: OSError | None = None,
+    ) -> None:
+        """Fail a job that this horse started when its worker cannot monitor it."""
+        if os.getppid() == self._worker_pid and error is not None:
+            # A job closed or replaced the horse's end of the channel.
+            cause = f"lost its channel to worker process {self._worker_pid} ({error})"
+        else:
+            cause = f"outlived its worker process {self._worker_pid}"
         reason = (
-            f"The worker process {self._worker_pid} of horse {os.getpid()} "
-            "exited before the job ran. The job did not run; requeue it."
+            f"Horse {os.getpid()} {cause} before the job ran. "
+            "The job did not run; requeue it."
         )
         self.log.warning("Horse %s: failing job %s: %s", os.getpid(), job.id, reason)
         job.ended_at = now()

@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 from rq.utils import as_text, now, parse_composite_key
 from rq.worker import WorkerStatus
 
-from .channel import Channel, SharedBytes, SharedFlag, wait_readable
+from .channel import Channel, ChannelError, SharedBytes, SharedFlag, wait_readable
 from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
 
 # A state or heartbeat written to Redis less than this many seconds ago is
@@ -26,6 +26,11 @@ from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
 # times between two jobs.
 WRITE_COALESCE_SECONDS = 1.0
 
+# A horse's reply is a marshalled tuple of a few hundred bytes. A larger
+# size, or a reply whose bytes stop arriving, means that a job wrote
+# invalid data on the channel.
+MAX_REPLY_BYTES = 1024 * 1024
+REPLY_READ_TIMEOUT = 10.0
 # Seconds a horse has to exit after the worker closes its channel.
 HORSE_EXIT_TIMEOUT = 5.0
 
@@ -370,13 +375,43 @@ class FastWorker(HorseMixin, Worker):
         return objects
 
     def _receive_reply(self) -> dict | None:
+        """Return the horse's next reply, or None when there is none to read.
+
+        Invalid data on the channel, which only a job in the horse can write,
+        gets the horse killed, so that the caller fails its job and reaps it.
+
+        NOTE: a job that closes the horse's end of the channel while it runs
+        makes this return None with the horse alive. The caller then waits
+        for the horse to exit, without timeout or heartbeat care meanwhile.
+        """
         try:
             if not self._channel.poll():
                 # Only the pidfd is ready, so the horse exited without a reply.
                 return None
-            return decode_reply(self._channel.recv_bytes())
+            data = self._channel.recv_bytes(MAX_REPLY_BYTES, REPLY_READ_TIMEOUT)
+        except (ChannelError, TimeoutError) as error:
+            self._kill_broken_horse(error)
+            return None
         except (EOFError, OSError):
             return None
+        try:
+            return decode_reply(data)
+        except (EOFError, ValueError, TypeError) as error:
+            # marshal raises EOFError for data cut short.
+            self._kill_broken_horse(error)
+            return None
+
+    def _kill_broken_horse(self, error: Exception) -> None:
+        pid = self._horse_process_pid
+        self.log.warning(
+            "Worker %s: invalid reply from horse %s (%s: %s), killing it",
+            self.name,
+            pid,
+            type(error).__name__,
+            error,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
     def _finish_reply(self, reply: dict) -> None:
         # The horse wrote the idle state and a heartbeat with the job's end.

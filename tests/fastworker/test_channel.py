@@ -7,6 +7,7 @@ import pytest
 
 from django_rq_lite.fastworker.channel import (
     Channel,
+    ChannelError,
     SharedBytes,
     SharedFlag,
     wait_readable,
@@ -147,3 +148,22 @@ def test_shared_bytes_too_long():
     with pytest.raises(ValueError, match=expected):
         running.value = b"abcd"
     assert running.value == b"abc"
+
+
+def test_recv_bytes_rejects_size_above_max():
+    first, second = Channel.pair()
+    second._socket.sendall((2**40).to_bytes(8, "big"))
+
+    with pytest.raises(ChannelError, match="Message of 1099511627776 bytes"):
+        first.recv_bytes(max_size=1024)
+
+
+def test_recv_bytes_times_out_on_cut_message():
+    first, second = Channel.pair()
+    second._socket.sendall((100).to_bytes(8, "big") + b"abc")
+
+    with pytest.raises(TimeoutError):
+        first.recv_bytes(timeout=0.2)
+    # The timeout applies to that read only.
+    second.send_bytes(b"")
+    assert first._socket.gettimeout() is None

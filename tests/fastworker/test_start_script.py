@@ -1,5 +1,8 @@
 """START_SCRIPT writes a job's start exactly as the round trip of its own does."""
 
+import contextlib
+import marshal
+import os
 import signal
 import time
 import uuid
@@ -10,6 +13,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue, get_worker
 from django_rq_lite.fastworker import FastWorker
+from django_rq_lite.fastworker import worker as worker_module
 from django_rq_lite.fastworker.channel import Channel
 from tests.testapp import jobs
 
@@ -255,17 +259,78 @@ def test_worker_fails_job_started_by_dead_horse(worker, flush_redis):
     assert flush_redis.smembers(f"rq:worker:{worker.name}:executions") == set()
 
 
-def test_horse_fails_started_job_when_worker_is_gone(worker, flush_redis):
+def report_after_closed_channel(worker, worker_pid):
+    """Start a job, then report it on a channel whose worker end is closed."""
     queue = get_queue()
     queued = queue.enqueue(jobs.add, 1, 2)
     job, execution = start_with_script(worker)
-    worker._worker_pid = 12345
+    worker._worker_pid = worker_pid
     (horse_end, worker_end) = Channel.pair()
     worker_end.close()
-
     retired = worker._report_or_fail(horse_end, job, queue, execution)
+    return queued, retired
+
+
+def test_horse_fails_started_job_when_worker_is_gone(worker, flush_redis):
+    queued, retired = report_after_closed_channel(worker, 12345)
 
     assert retired
     assert queued.get_status(refresh=True) == JobStatus.FAILED
-    assert "exited before the job ran" in queued.latest_result().exc_string
-    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+    reason = queued.latest_result().exc_string
+    assert "outlived its worker process 12345 before the job ran" in reason
+    assert StartedJobRegistry(queue=get_queue()).get_job_ids() == []
+
+
+def test_horse_names_broken_channel_when_worker_lives(worker, flush_redis):
+    # The worker is alive (this process's parent), but a job closed the channel.
+    queued, retired = report_after_closed_channel(worker, os.getppid())
+
+    assert retired
+    assert queued.get_status(refresh=True) == JobStatus.FAILED
+    reason = queued.latest_result().exc_string
+    assert f"lost its channel to worker process {os.getppid()}" in reason
+    assert "The job did not run; requeue it." in reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (2**62).to_bytes(8, "big"),
+        (2**63).to_bytes(8, "big"),
+        (3).to_bytes(8, "big") + b"\xff\xff\xff",
+        (5).to_bytes(8, "big") + marshal.dumps(7),
+        (4).to_bytes(8, "big") + marshal.dumps(7)[:4],
+        (100).to_bytes(8, "big") + b"short",
+    ],
+    ids=[
+        "huge-size",
+        "larger-size",
+        "bad-marshal",
+        "not-a-tuple",
+        "marshal-cut-short",
+        "message-cut-short",
+    ],
+)
+def test_invalid_reply_kills_horse(worker, monkeypatch, data):
+    monkeypatch.setattr(worker_module, "REPLY_READ_TIMEOUT", 0.5)
+    pid = os.fork()
+    if pid == 0:
+        os.setpgrp()
+        time.sleep(60)
+        os._exit(0)
+    worker_end, horse_end = Channel.pair()
+    worker._channel = worker_end
+    worker._horse_process_pid = pid
+    try:
+        horse_end._socket.sendall(data)
+
+        assert worker._receive_reply() is None
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status)
+        assert os.WTERMSIG(status) == signal.SIGKILL
+    finally:
+        worker._channel = None
+        worker._horse_process_pid = 0
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
