@@ -89,11 +89,12 @@ def start_redis(directory: str) -> tuple[subprocess.Popen, int]:
             time.sleep(0.05)
 
 
-def configure_django(url: str, directory: str) -> None:
+def configure_django(url: str, directory: str, apps: tuple[str, ...] = ()) -> None:
+    """Configure Django with ``apps`` and django_rq_lite on a SQLite file."""
     from django.conf import settings
 
     settings.configure(
-        INSTALLED_APPS=["django_rq_lite"],
+        INSTALLED_APPS=[*apps, "django_rq_lite"],
         DATABASES={
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",

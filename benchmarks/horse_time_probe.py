@@ -6,16 +6,13 @@ The probe starts a private redis-server, as ``fastworker_probe.py`` does.
 It drains two kinds of job with one burst ``FastWorker``: a no-op job, and
 a job that inserts one row through Django's ORM into a SQLite file. Django's
 default ``CONN_MAX_AGE`` of 0 applies, so each ORM job opens a connection.
-Each job writes the time its code started and ended to shared memory, so
-the probe prints the median time of the job's code and the median gap
-between the end of one job's code and the start of the next: RQ's
-bookkeeping, the Redis round trip and Django's connection care.
+Each job writes the time its code started and ended to shared memory.
+The probe prints the median time of the job's code, and the median gap
+between the end of one job's code and the start of the next. That gap is
+RQ's bookkeeping, the Redis round trip and Django's connection care.
 
-It also times a few of the horse's steps per job, by wrapping methods:
-the success transaction (``handle_job_success``, with the next job's
-start), the round trip inside it, the recording of the next start's
-commands, the rebuilding of the next job from the script's reply, and the
-message to the worker. Timing adds a few microseconds to each step.
+It also times a few of the horse's steps per job by wrapping their
+methods, as listed in STEPS. Timing adds a few microseconds to each step.
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_DIR))
 
+from benchmarks import fastworker_probe  # noqa: E402
 from benchmarks.fastworker_probe import start_redis  # noqa: E402
 
 MAX_JOBS = 20000
@@ -80,27 +78,11 @@ def insert_row() -> None:
 
 
 def configure_django(url: str, directory: str) -> None:
-    from django.conf import settings
-
-    settings.configure(
-        INSTALLED_APPS=[
-            "django.contrib.contenttypes",
-            "django.contrib.auth",
-            "django_rq_lite",
-        ],
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": os.path.join(directory, "probe.sqlite3"),
-            }
-        },
-        RQ_QUEUES={"default": {"URL": url}},
-        USE_TZ=True,
-    )
-    import django
+    """Configure Django with the auth app, whose Group model the ORM job uses."""
     from django.core.management import call_command
 
-    django.setup()
+    apps = ("django.contrib.contenttypes", "django.contrib.auth")
+    fastworker_probe.configure_django(url, directory, apps)
     call_command("migrate", verbosity=0)
 
 

@@ -62,15 +62,11 @@ class Channel:
         memory is taken for it. With ``timeout``, a message whose bytes stop
         arriving for that many seconds raises TimeoutError, an OSError.
         """
+        if timeout is None:
+            return self._read_message(max_size)
         self._socket.settimeout(timeout)
         try:
-            (size,) = HEADER.unpack(self._read_exactly(HEADER.size))
-            if max_size is not None and size > max_size:
-                raise ChannelError(
-                    f"Message of {size} bytes is larger than the {max_size} "
-                    "bytes expected; the other end wrote invalid data."
-                )
-            return self._read_exactly(size)
+            return self._read_message(max_size)
         finally:
             if self._socket.fileno() != -1:
                 self._socket.settimeout(None)
@@ -85,6 +81,15 @@ class Channel:
     def poll(self) -> bool:
         """Tell whether a message, or the other end's close, can be read now."""
         return wait_readable([self], 0)
+
+    def _read_message(self, max_size: int | None) -> bytes:
+        (size,) = HEADER.unpack(self._read_exactly(HEADER.size))
+        if max_size is not None and size > max_size:
+            raise ChannelError(
+                f"Invalid message of {size} bytes: at most {max_size} bytes "
+                "were expected, so the other end wrote invalid data."
+            )
+        return self._read_exactly(size)
 
     def _read_exactly(self, size: int) -> bytes:
         buffer = bytearray(size)

@@ -623,7 +623,8 @@ def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) ->
 
 def decode_reply(data: bytes) -> dict:
     """Return the reply that ``encode_reply()`` encoded, as a dictionary."""
-    # The channel joins the worker to the horse it forked, so data is trusted.
+    # Jobs in the horse can write to the channel, but they are the project's
+    # own code. Data that does not decode raises, and the worker kills the horse.
     fields = marshal.loads(data)  # noqa: S302
     if len(fields) == 1:
         return {"retire": fields[0], "next": None}

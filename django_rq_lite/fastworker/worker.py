@@ -317,6 +317,10 @@ class FastWorker(HorseMixin, Worker):
             os.setpgrp()
             self._run_horse(horse_end)
         horse_end.close()
+        # Set in both processes, so that a killpg() right after the fork
+        # cannot come before the horse's own setpgrp().
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)
         self._channel = parent_end
         self._horse_process_pid = pid
         self._horse_pidfd = open_pidfd(pid)

@@ -15,7 +15,7 @@ from django_rq_lite.fastworker.channel import (
 
 
 def run_in_child(function):
-    """Run ``function`` in a forked child; return its exit status code."""
+    """Run ``function`` in a forked child and return its exit code."""
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -150,15 +150,15 @@ def test_shared_bytes_too_long():
     assert running.value == b"abc"
 
 
-def test_recv_bytes_rejects_size_above_max():
+def test_recv_bytes_size_above_max():
     first, second = Channel.pair()
     second._socket.sendall((2**40).to_bytes(8, "big"))
 
-    with pytest.raises(ChannelError, match="Message of 1099511627776 bytes"):
+    with pytest.raises(ChannelError, match="Invalid message of 1099511627776 bytes"):
         first.recv_bytes(max_size=1024)
 
 
-def test_recv_bytes_times_out_on_cut_message():
+def test_recv_bytes_cut_message_times_out():
     first, second = Channel.pair()
     second._socket.sendall((100).to_bytes(8, "big") + b"abc")
 

@@ -281,7 +281,7 @@ def test_horse_fails_started_job_when_worker_is_gone(worker, flush_redis):
     assert StartedJobRegistry(queue=get_queue()).get_job_ids() == []
 
 
-def test_horse_names_broken_channel_when_worker_lives(worker, flush_redis):
+def test_horse_reports_broken_channel(worker, flush_redis):
     # The worker is alive (this process's parent), but a job closed the channel.
     queued, retired = report_after_closed_channel(worker, os.getppid())
 
@@ -318,6 +318,8 @@ def test_invalid_reply_kills_horse(worker, monkeypatch, data):
         os.setpgrp()
         time.sleep(60)
         os._exit(0)
+    # Set here too, so the kill cannot come before the child's setpgrp().
+    os.setpgid(pid, pid)
     worker_end, horse_end = Channel.pair()
     worker._channel = worker_end
     worker._horse_process_pid = pid
