@@ -41,16 +41,31 @@ def supervise() -> int:
     arguments = autoreload.get_child_arguments()
     environment = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child = None
     forwarded = False
+    sent = False
 
     def forward(signum, frame):
-        nonlocal forwarded
+        nonlocal forwarded, sent
         forwarded = True
-        child.send_signal(signum)
+        if child is not None:
+            sent = True
+            child.send_signal(signum)
 
+    # Installed before the child starts: a SIGTERM that came between the
+    # start and the handler would end this process and leave the child.
+    signal.signal(signal.SIGTERM, forward)
     while True:
+        if forwarded:
+            # SIGTERM came before a child started, or between two children.
+            return 0
+        child = None
+        sent = False
         child = subprocess.Popen(arguments, env=environment)
-        signal.signal(signal.SIGTERM, forward)
+        if forwarded and not sent:
+            # SIGTERM came while Popen() started the child.
+            sent = True
+            child.send_signal(signal.SIGTERM)
         exit_code = child.wait()
         if exit_code == -signal.SIGTERM and forwarded:
             # The SIGTERM reached the child before its worker handled the

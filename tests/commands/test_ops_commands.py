@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -564,6 +566,47 @@ def test_rqworker_reload_stops_cleanly_during_start(tmp_path, flush_redis):
             os.killpg(parent.pid, signal.SIGKILL)
             parent.wait(timeout=10)
     assert worker_pids(flush_redis) == set()
+
+
+def session_pids(session_id: int) -> list[int]:
+    """Return the pids of the live processes in session ``session_id`` (Linux only)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, parent pid, process group, session.
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.2, 0.4, 0.6])
+def test_rqworker_reload_leaves_no_child_after_early_stop(delay):
+    """A SIGTERM at any moment of the reloader's start leaves no process behind."""
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "django", "rqworker", "--reload"],
+        env=worker_env(),
+        cwd=REPO_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(delay)
+        parent.send_signal(signal.SIGTERM)
+        exit_code = parent.wait(timeout=30)
+        # Before the reloader handles SIGTERM, the signal ends it at once.
+        assert exit_code in (0, -signal.SIGTERM)
+        wait_for(lambda: not session_pids(parent.pid), 30, "a reloader child lives on")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        if parent.poll() is None:
+            parent.wait(timeout=10)
 
 
 # rqworker --sentry-dsn
