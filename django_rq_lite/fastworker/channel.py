@@ -157,3 +157,26 @@ class SharedFlag:
     @value.setter
     def value(self, value: bool) -> None:
         self._bytes.value = b"\1" if value else b""
+
+
+class SharedCounter:
+    """A number from 0 to 2**64 - 1 shared with the processes forked after it is made.
+
+    One process writes it and the others read it. Its 8 bytes are aligned
+    in their own page, so on 64-bit machines a reader sees either the old
+    number or the new one.
+    """
+
+    _format = struct.Struct("=Q")
+
+    def __init__(self, value: int = 0) -> None:
+        self._memory = mmap.mmap(-1, self._format.size)
+        self.value = value
+
+    @property
+    def value(self) -> int:
+        return self._format.unpack_from(self._memory)[0]
+
+    @value.setter
+    def value(self, value: int) -> None:
+        self._format.pack_into(self._memory, 0, value)

@@ -33,6 +33,16 @@ except ImportError:
 # Size in bytes of the shared buffer that contains the horse's running job id.
 JOB_ID_BYTES = 256
 
+# The horse hands the worker the end of a job only when the job's fields and
+# result take at most this many bytes, and writes a larger job's end itself.
+# The worker reads messages of up to 1 MiB.
+MAX_HANDED_END_BYTES = 256 * 1024
+
+# Seconds that an exiting horse waits for the worker to write the successes
+# it handed on, before it leaves them to the worker. The worker kills a
+# horse that does not exit 5 seconds after it closes the channel.
+SETTLE_SECONDS = 2.0
+
 # Takes the next job off the queues KEYS, in their order, and writes its
 # start in the same atomic step, so no crash can leave the job dequeued but
 # not started. The start is the commands after ARGV[5], each given as its
@@ -110,6 +120,51 @@ return false
 
 
 @dataclass
+class HandedEnd:
+    """The success of a job whose end the horse hands to the worker to write.
+
+    ``message`` contains what the worker needs to write it. It is a tuple
+    of ``number``, the job's id, its queue name, the execution id and its
+    creation time in microseconds since the epoch, the job's fields as RQ
+    saves them, and the return value that the job's serializer wrote. The
+    last is None when the job returned None.
+    """
+
+    number: int
+    job: Job
+    queue: Any
+    execution: Execution
+    message: tuple
+    sent: bool = False
+
+
+class KnownResultSerializer:
+    """A job's serializer that returns a return value the horse already serialized.
+
+    The worker writes a handed end with RQ's own code, which serializes the
+    job's return value. The horse sends the bytes, not the object, so this
+    serializer returns them for ``HANDED_RESULT`` instead of serializing
+    the value again.
+    """
+
+    def __init__(self, serializer: Any, result: bytes) -> None:
+        self.serializer = serializer
+        self.result = result
+
+    def dumps(self, value: Any) -> bytes:
+        if value is HANDED_RESULT:
+            return self.result
+        return self.serializer.dumps(value)
+
+    def loads(self, data: bytes) -> Any:
+        return self.serializer.loads(data)
+
+
+# Stands for the return value that KnownResultSerializer holds serialized.
+HANDED_RESULT = object()
+
+
+@dataclass
 class QueuedStart:
     """The start of a job, added to a pipeline that has not run yet."""
 
@@ -129,6 +184,10 @@ class HorseMixin:
     the worker a message for each job it starts without waiting for a
     reply. When the queues are empty, the time is up, or the worker
     stops, it replies with whether it retires.
+
+    When a job succeeds and another is queued, the horse writes only the
+    next job's start, and hands the worker the success to write while it
+    runs the next job: see ``_hand_off_end()``.
     """
 
     def _run_horse(self, channel: Any) -> None:
@@ -146,6 +205,8 @@ class HorseMixin:
         self.executions.clear()
         exit_code = 0
         self._horse_jobs_done = 0
+        self._handed = {}
+        self._handed_count = 0
         try:
             while True:
                 try:
@@ -158,6 +219,16 @@ class HorseMixin:
             self.log.exception("Horse %s: unexpected error, exiting", os.getpid())
             exit_code = 1
         finally:
+            try:
+                self._settle_handed_ends()
+            except BaseException:
+                self.log.exception(
+                    "Horse %s: failed to write the ends of jobs it handed to "
+                    "worker process %s",
+                    os.getpid(),
+                    self._worker_pid,
+                )
+                exit_code = 1
             self.close_horse_resources()
         os._exit(exit_code)
 
@@ -182,6 +253,8 @@ class HorseMixin:
                 following = self._start_following_job()
             self._dequeued = None
             if following is None:
+                # A handed end that no message carried is written here.
+                self._write_ends_here(unsent_only=True)
                 if self._left_busy:
                     # The last job's end left the worker busy for the next
                     # job. The worker trusts the horse to write it idle.
@@ -201,11 +274,15 @@ class HorseMixin:
         Return True when the worker is gone: then no one would monitor the
         job, so it fails at once without running, and the horse retires.
         """
+        # The last job's end, when the horse hands it to the worker.
+        end = next((end for end in self._handed.values() if not end.sent), None)
         try:
-            channel.send_bytes(encode_reply(False, job, execution))
+            channel.send_bytes(encode_reply(False, job, execution, end and end.message))
         except OSError as error:
             self._fail_unmonitored_job(job, queue, execution, error)
             return True
+        if end is not None:
+            end.sent = True
         return False
 
     def _fail_unmonitored_job(
@@ -496,9 +573,18 @@ class HorseMixin:
             return
         take_next = (
             self._in_fast_horse
+            and not self._ending_handed
             and uses_rq_dequeue(self.queue_class)
             and self._may_take_next_job()
         )
+        if take_next:
+            handed = self._hand_off_end(job, queue, execution)
+            if handed:
+                return
+            if handed is not None:
+                # The queues had no job for this horse, so the chain ends.
+                take_next = False
+        keep_busy = take_next or self._ending_handed
         with self.connection.pipeline() as pipeline:
             pipeline.scard(job.dependents_key)
             self.increment_successful_job_count(pipeline=pipeline)
@@ -516,7 +602,7 @@ class HorseMixin:
                 )
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
-            self._keep_busy = take_next
+            self._keep_busy = keep_busy
             try:
                 self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             finally:
@@ -526,7 +612,8 @@ class HorseMixin:
                 # the two round trips of a dequeue.
                 self._add_dequeue(pipeline)
             results = self._execute_pipeline(pipeline)
-        self._left_busy = take_next
+        if not self._ending_handed:
+            self._left_busy = take_next
         dependents = results[0]
         if take_next:
             # False when the queues were empty, so the horse does not look again.
@@ -543,6 +630,133 @@ class HorseMixin:
             job.ended_at - job.started_at,
             self.name,
         )
+
+    def _hand_off_end(self, job: Job, queue: Any, execution: Execution) -> bool | None:
+        """Start the next job, and leave the success of ``job`` to the worker.
+
+        A horse that writes each job's success before it starts the next
+        job keeps RQ's bookkeeping of about 20 commands on the path from
+        one job to the next. Here the horse writes only the next job's
+        start, and the message that reports that job to the worker carries
+        this job's end. The worker process writes the success with RQ's
+        code while the horse runs the next job, so the two overlap on two
+        cores, as Celery's prefork pool overlaps its broker work with tasks.
+
+        Until the worker says it wrote the success, through the shared
+        ``_handed_ack`` counter, the horse keeps the job, and it writes the
+        success itself if the worker dies first (``_settle_handed_ends()``).
+
+        Return True when the next job started and this end is handed on;
+        False when the queues had no job for this horse, so the caller
+        writes the success itself; None when this end cannot be handed on,
+        because of its webhooks, its size or its return value.
+        """
+        message = self._handed_message(job, queue, execution)
+        if message is None:
+            return None
+        self._prune_handed_ends()
+        with self.connection.pipeline(transaction=False) as pipeline:
+            self._add_dequeue(pipeline)
+            (dequeued,) = self._execute_pipeline(pipeline)
+        # False when the queues were empty, so the horse does not look again.
+        self._dequeued = dequeued or False
+        if not dequeued:
+            return False
+        self._left_busy = True
+        self._handed[message[0]] = HandedEnd(message[0], job, queue, execution, message)
+        return True
+
+    def _handed_message(
+        self, job: Job, queue: Any, execution: Execution
+    ) -> tuple | None:
+        """Return what the worker needs to write the success of ``job``, or None."""
+        if getattr(job, "webhooks", None):
+            # RQ sends webhooks after the success is written, so a job with
+            # webhooks has its success written here, before they are sent.
+            return None
+        try:
+            fields = job.to_dict(include_meta=False, include_result=False)
+            for name, value in fields.items():
+                if isinstance(value, str) and type(value) is not str:
+                    # A str enum, such as the status, which marshal refuses.
+                    # redis-py writes its str value.
+                    fields[name] = str.__str__(value)
+            result = None
+            if job._result is not None:
+                result = self.serializer.dumps(job._result)
+            message = (
+                self._handed_count + 1,
+                job.id,
+                queue.name,
+                execution.id,
+                microseconds_since_epoch(execution.created_at),
+                fields,
+                result,
+            )
+            size = len(marshal.dumps(message))
+        except Exception:
+            # RQ's own path stores a placeholder for a value it cannot
+            # serialize, and marshal refuses other types of field.
+            return None
+        if size > MAX_HANDED_END_BYTES:
+            return None
+        self._handed_count += 1
+        return message
+
+    def _write_ends_here(self, unsent_only: bool) -> None:
+        """Write the successes handed on that the worker has not written.
+
+        With ``unsent_only``, write only those that no message carried.
+        """
+        if not self._handed:
+            return
+        acked = self._handed_ack.value
+        for number in sorted(self._handed):
+            end = self._handed[number]
+            if number <= acked or (unsent_only and end.sent):
+                continue
+            del self._handed[number]
+            status = self.connection.hget(end.job.key, "status")
+            if status is None or as_text(status) == JobStatus.FINISHED:
+                # The job was deleted, or the worker wrote its success and
+                # died before it said so.
+                continue
+            self._ending_handed = True
+            try:
+                self.handle_job_success(
+                    end.job, end.queue, end.queue.started_job_registry, end.execution
+                )
+            finally:
+                self._ending_handed = False
+
+    def _settle_handed_ends(self) -> None:
+        """Before the horse exits, see that every success it handed on is written.
+
+        The worker writes them in the order the horse sent them. While it
+        lives, the horse waits up to ``SETTLE_SECONDS`` for it; then it
+        writes those left itself.
+        """
+        if not self._handed:
+            return
+        self._prune_handed_ends()
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while (
+            any(end.sent for end in self._handed.values())
+            and os.getppid() == self._worker_pid
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.005)
+            self._prune_handed_ends()
+        if os.getppid() == self._worker_pid:
+            # The worker has those that were sent, and writes them.
+            self._write_ends_here(unsent_only=True)
+        else:
+            self._write_ends_here(unsent_only=False)
+
+    def _prune_handed_ends(self) -> None:
+        acked = self._handed_ack.value
+        for number in [number for number in self._handed if number <= acked]:
+            del self._handed[number]
 
     def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
         # RQ's version writes a job heartbeat that keeps the job alive while
@@ -561,7 +775,7 @@ class HorseMixin:
         self, job: Job, pipeline: Any, execution: Execution | None = None
     ) -> None:
         super().cleanup_execution(job, pipeline, execution)
-        if self._in_fast_horse and not self._keep_busy:
+        if self._in_fast_horse and not self._keep_busy and not self._ending_handed:
             # The worker trusts these writes when the horse replies.
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
             self.heartbeat(pipeline=pipeline)
@@ -597,18 +811,29 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
 
 
-def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) -> bytes:
+def microseconds_since_epoch(moment: datetime) -> int:
+    """Return ``moment``, naive in UTC as RQ's times are, as an integer."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - EPOCH) // MICROSECOND
+
+
+def encode_reply(
+    retire: bool,
+    job: Job | None = None,
+    execution: Any = None,
+    handed: tuple | None = None,
+) -> bytes:
     """Return the horse's reply for the channel: whether it retires, and the
     job it started itself, if any, with what the worker needs to monitor it.
+    ``handed`` is the success that the worker is to write, if any, as
+    ``HandedEnd.message``.
 
     The horse sends one per job, so the reply is a marshalled tuple, which
     costs less than pickling a dictionary.
     """
     if job is None:
         return marshal.dumps((retire,))
-    created_at = execution.created_at
-    if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=timezone.utc)
     return marshal.dumps(
         (
             retire,
@@ -616,7 +841,8 @@ def encode_reply(retire: bool, job: Job | None = None, execution: Any = None) ->
             job.origin,
             job.timeout,
             execution.id,
-            (created_at - EPOCH) // MICROSECOND,
+            microseconds_since_epoch(execution.created_at),
+            handed,
         )
     )
 
@@ -627,10 +853,11 @@ def decode_reply(data: bytes) -> dict:
     # own code. Data that does not decode raises, and the worker kills the horse.
     fields = marshal.loads(data)  # noqa: S302
     if len(fields) == 1:
-        return {"retire": fields[0], "next": None}
-    retire, job_id, queue_name, timeout, execution_id, micros = fields
+        return {"retire": fields[0], "next": None, "handed": None}
+    retire, job_id, queue_name, timeout, execution_id, micros, handed = fields
     return {
         "retire": retire,
+        "handed": handed,
         "next": {
             "job_id": job_id,
             "queue_name": queue_name,

@@ -7,6 +7,7 @@ import inspect
 import os
 import signal
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import rq
@@ -18,8 +19,24 @@ from rq.job import Job, JobStatus
 from rq.utils import as_text, now, parse_composite_key
 from rq.worker import WorkerStatus
 
-from .channel import Channel, ChannelError, SharedBytes, SharedFlag, wait_readable
-from .horse import JOB_ID_BYTES, HorseMixin, QueuedStart, decode_reply
+from .channel import (
+    Channel,
+    ChannelError,
+    SharedBytes,
+    SharedCounter,
+    SharedFlag,
+    wait_readable,
+)
+from .horse import (
+    EPOCH,
+    HANDED_RESULT,
+    JOB_ID_BYTES,
+    MICROSECOND,
+    HorseMixin,
+    KnownResultSerializer,
+    QueuedStart,
+    decode_reply,
+)
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -65,10 +82,13 @@ class FastWorker(HorseMixin, Worker):
     memory, so state that a job leaves in modules stays until the horse
     is replaced.
 
-    The start of a job is written in one round trip. The horse writes the
-    start of a job that it dequeues itself in the success transaction of
-    the job before it. The horse writes the worker's idle
-    state and heartbeat in the same transaction as the last job's result.
+    The start of a job is written in one round trip. When a job succeeds
+    and another is queued, the horse writes the next job's start and
+    hands this worker the success to write while the next job runs.
+    Otherwise the horse writes the start of the job that it dequeues
+    itself in the success transaction of the job before it. The horse
+    writes the worker's idle state and heartbeat in the same transaction
+    as the last job's result.
     """
 
     def __init__(
@@ -109,6 +129,14 @@ class FastWorker(HorseMixin, Worker):
         self._state_after_start: Any = None
         self._stand_in_job_id = ""
         self._stand_in_queue_name = ""
+        # The horse's side of handed ends; see HorseMixin._hand_off_end().
+        self._handed: dict = {}
+        self._handed_count = 0
+        self._ending_handed = False
+        # Shared with the horse: the number of the last handed end written.
+        # The worker also keeps the ends it has yet to write, in order.
+        self._handed_ack: Any = None
+        self._unwritten_ends: list[UnwrittenEnd] = []
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # With max_jobs, RQ's loop counts each job, so the horse runs only
@@ -124,6 +152,7 @@ class FastWorker(HorseMixin, Worker):
         keep_horse = timeout is not None and (
             max_idle_time is None or max_idle_time > HORSE_IDLE_SECONDS
         )
+        self._write_unwritten_ends()
         if not (keep_horse and self._horse_process_pid):
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         waited_since = time.monotonic()
@@ -311,6 +340,7 @@ class FastWorker(HorseMixin, Worker):
         # and the id of the job it runs.
         self._chain_stop = SharedFlag(self._stop_requested)
         self._running_job = SharedBytes(JOB_ID_BYTES)
+        self._handed_ack = SharedCounter()
         pid = os.fork()
         if pid == 0:
             parent_end.close()
@@ -337,8 +367,14 @@ class FastWorker(HorseMixin, Worker):
                     break
                 if reply["next"] is not None:
                     job, queue, execution = self._follow_job(reply["next"], execution)
+                    if reply["handed"] is not None:
+                        self._unwritten_ends.append(
+                            UnwrittenEnd(self._handed_ack, reply["handed"])
+                        )
+                        self._write_unwritten_ends()
                     reply = None
                 continue
+            self._write_unwritten_ends()
             if not self._horse_alive():
                 break
             working_time = (now() - job.started_at).total_seconds()
@@ -352,6 +388,7 @@ class FastWorker(HorseMixin, Worker):
 
         self._horse_pid = 0
         self.executions.pop(execution.id, None)
+        self._write_unwritten_ends()
         if reply is not None:
             self._finish_reply(reply)
             return
@@ -470,9 +507,10 @@ class FastWorker(HorseMixin, Worker):
                 exc_info=True,
             )
             return
+        unwritten = {end.execution_id for end in self._unwritten_ends}
         for member in members:
             job_id, execution_id = parse_composite_key(as_text(member))
-            if execution_id in self.executions:
+            if execution_id in self.executions or execution_id in unwritten:
                 continue
             job = self._new_job(job_id)
             try:
@@ -485,6 +523,64 @@ class FastWorker(HorseMixin, Worker):
                 execution_id, job_id, connection=self.connection, worker_name=self.name
             )
             self._fail_lost_job(job, self._queue_named(job.origin), execution, status)
+
+    def _write_unwritten_ends(self) -> None:
+        """Write the successes that horses handed on, in the order they came.
+
+        A Redis error leaves the rest for the next call, which the worker
+        makes at each monitoring interval and before each dequeue. Each
+        success written is reported to its horse through the shared counter.
+        """
+        while self._unwritten_ends:
+            end = self._unwritten_ends[0]
+            try:
+                self._write_end(end)
+            except RedisError:
+                end.attempts += 1
+                if end.attempts == 1:
+                    self.log.warning(
+                        "Worker %s: failed to write the success of job %s, retrying",
+                        self.name,
+                        end.job_id,
+                        exc_info=True,
+                    )
+                return
+            except Exception:
+                # Its execution stays in the started registry, whose cleanup
+                # fails the job once this worker is gone.
+                self.log.exception(
+                    "Worker %s: could not write the success of job %s",
+                    self.name,
+                    end.job_id,
+                )
+            self._unwritten_ends.pop(0)
+            end.counter.value = end.message[0]
+
+    def _write_end(self, end: UnwrittenEnd) -> None:
+        """Write the success that ``end`` describes, with RQ's code."""
+        _, job_id, queue_name, execution_id, micros, fields, result = end.message
+        job = self._new_job(job_id)
+        status = self.connection.hget(job.key, "status") if end.attempts else None
+        if status is not None and as_text(status) == JobStatus.FINISHED:
+            # A write that raised may have written the success first.
+            return
+        encoder = self.connection.connection_pool.get_encoder()
+        job.restore({name: encoder.encode(value) for name, value in fields.items()})
+        if result is not None:
+            job.serializer = KnownResultSerializer(self.serializer, result)
+            job._result = HANDED_RESULT
+        queue = self._queue_named(queue_name)
+        execution = Execution(
+            execution_id, job_id, connection=self.connection, worker_name=self.name
+        )
+        execution.created_at = EPOCH + micros * MICROSECOND
+        execution._job = job
+        self.log.debug(
+            "Worker %s: writing the success of job %s, handed on by its horse",
+            self.name,
+            job_id,
+        )
+        self.handle_job_success(job, queue, queue.started_job_registry, execution)
 
     def _horse_alive(self) -> bool:
         return self._reap_horse(block=False) is None
@@ -543,7 +639,33 @@ class FastWorker(HorseMixin, Worker):
     def teardown(self) -> None:
         if not self._in_fast_horse:
             self._stop_horse()
+            self._write_unwritten_ends()
+            for end in self._unwritten_ends:
+                self.log.error(
+                    "Worker %s: exiting without writing the success of job %s. "
+                    "Registry cleanup fails it as abandoned",
+                    self.name,
+                    end.job_id,
+                )
         super().teardown()
+
+
+@dataclass
+class UnwrittenEnd:
+    """A success that a horse handed on, not yet written by the worker."""
+
+    # The horse's SharedCounter of written ends, and its HandedEnd.message.
+    counter: Any
+    message: tuple
+    attempts: int = 0
+
+    @property
+    def job_id(self) -> str:
+        return self.message[1]
+
+    @property
+    def execution_id(self) -> str:
+        return self.message[3]
 
 
 def open_pidfd(pid: int) -> int | None:

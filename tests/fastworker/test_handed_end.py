@@ -1,0 +1,208 @@
+"""A job's success that the horse hands the worker is written as the horse writes it."""
+
+import os
+
+import pytest
+from redis import Redis
+from rq.job import JobStatus
+from rq.registry import FinishedJobRegistry, StartedJobRegistry
+from rq.utils import now
+
+from django_rq_lite import get_queue, get_worker
+from django_rq_lite.fastworker import FastWorker
+from django_rq_lite.fastworker.channel import SharedCounter
+from django_rq_lite.fastworker.horse import MAX_HANDED_END_BYTES, HandedEnd
+from django_rq_lite.fastworker.worker import UnwrittenEnd
+from tests.redis_server import free_port
+from tests.testapp import jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker(flush_redis):
+    worker = get_worker("default", worker_class=FastWorker)
+    worker.register_birth()
+    yield worker
+    worker.register_death()
+
+
+def run_in_place(worker, job, return_value):
+    """Start ``job`` and leave it as a horse's job that just returned."""
+    queue = get_queue()
+    execution, _ = worker._start_execution(job, queue, read_hash=False)
+    job.started_at = now()
+    job.ended_at = now()
+    job._result = return_value
+    job._status = JobStatus.FINISHED
+    return queue, execution
+
+
+def hand_to_worker(worker, job, queue, execution, counter):
+    """Write the success of ``job`` as the worker writes a handed end."""
+    message = worker._handed_message(job, queue, execution)
+    assert message is not None
+    worker._unwritten_ends.append(UnwrittenEnd(counter, message))
+    worker._write_unwritten_ends()
+    return message
+
+
+def record(connection, job, execution):
+    """Return what Redis contains about ``job``'s end, with ids and times left out."""
+    job_hash = {
+        name.decode(): value
+        for name, value in connection.hgetall(job.key).items()
+        if name
+        not in (
+            b"started_at",
+            b"ended_at",
+            b"last_heartbeat",
+            b"created_at",
+            b"enqueued_at",
+        )
+    }
+    job_hash["data"] = job_hash["data"] != b""
+    result = job.latest_result()
+    return {
+        "hash": job_hash,
+        "key_ttl": connection.ttl(job.key),
+        "result": (result.type, result.return_value, result.worker_name),
+        "result_execution": result.execution_id == execution.id,
+        "finished": job.id in FinishedJobRegistry(queue=get_queue()).get_job_ids(),
+        "started": job.id in StartedJobRegistry(queue=get_queue()).get_job_ids(),
+        "execution_key": connection.exists(execution.key),
+        "job_executions": connection.zcard(f"rq:executions:{job.id}"),
+    }
+
+
+@pytest.mark.parametrize("return_value", [{"total": 3, "items": [1, 2]}, None, "text"])
+def test_handed_end_writes_what_the_horse_writes(worker, flush_redis, return_value):
+    queue = get_queue()
+    handed = queue.enqueue(jobs.add, 1, 2, description="same")
+    own = queue.enqueue(jobs.add, 1, 2, description="same")
+    queue.dequeue_any([queue], None, connection=flush_redis)
+    queue.dequeue_any([queue], None, connection=flush_redis)
+    counter = SharedCounter()
+
+    _, handed_execution = run_in_place(worker, handed, return_value)
+    message = hand_to_worker(worker, handed, queue, handed_execution, counter)
+    _, own_execution = run_in_place(worker, own, return_value)
+    worker.handle_job_success(own, queue, queue.started_job_registry, own_execution)
+
+    handed_record = record(flush_redis, handed, handed_execution)
+    own_record = record(flush_redis, own, own_execution)
+    assert handed_record == own_record
+    assert handed_record["hash"]["status"] == b"finished"
+    assert handed_record["finished"] and not handed_record["started"]
+    assert handed_record["execution_key"] == 0
+    assert handed.return_value(refresh=True) == return_value
+    assert counter.value == message[0]
+    assert worker._unwritten_ends == []
+    assert int(flush_redis.hget(worker.key, "successful_job_count")) == 2
+
+
+def test_end_that_cannot_be_handed_on_stays_with_the_horse(worker, flush_redis):
+    queue = get_queue()
+    unpicklable = queue.enqueue(jobs.add, 1, 2)
+    # Random bytes, which zlib cannot shrink.
+    large = queue.enqueue(jobs.measure_argument, os.urandom(MAX_HANDED_END_BYTES))
+    small = queue.enqueue(jobs.add, 1, 2)
+
+    _, execution = run_in_place(worker, unpicklable, lambda: None)
+    assert worker._handed_message(unpicklable, queue, execution) is None
+    _, execution = run_in_place(worker, large, MAX_HANDED_END_BYTES)
+    assert worker._handed_message(large, queue, execution) is None
+    _, execution = run_in_place(worker, small, 3)
+    assert worker._handed_message(small, queue, execution) is not None
+
+
+def test_failed_write_is_retried_in_order(worker, flush_redis):
+    queue = get_queue()
+    first = queue.enqueue(jobs.add, 1, 2)
+    second = queue.enqueue(jobs.add, 2, 2)
+    counter = SharedCounter()
+    _, first_execution = run_in_place(worker, first, 3)
+    _, second_execution = run_in_place(worker, second, 4)
+    first_message = worker._handed_message(first, queue, first_execution)
+    second_message = worker._handed_message(second, queue, second_execution)
+
+    connection = worker.connection
+    # A real connection that fails: nothing listens on this port.
+    worker.connection = Redis(port=free_port(), socket_connect_timeout=1)
+    worker._unwritten_ends.append(UnwrittenEnd(counter, first_message))
+    worker._write_unwritten_ends()
+    worker._unwritten_ends.append(UnwrittenEnd(counter, second_message))
+    worker._write_unwritten_ends()
+    assert [end.job_id for end in worker._unwritten_ends] == [first.id, second.id]
+    assert counter.value == 0
+    assert first.get_status(refresh=True) == JobStatus.STARTED
+
+    worker.connection = connection
+    worker._write_unwritten_ends()
+
+    assert worker._unwritten_ends == []
+    assert counter.value == second_message[0]
+    assert first.return_value(refresh=True) == 3
+    assert second.return_value(refresh=True) == 4
+    assert len(first.results()) == 1
+
+
+def test_horse_writes_ends_its_worker_did_not(worker, flush_redis):
+    queue = get_queue()
+    written = queue.enqueue(jobs.add, 1, 2)
+    left = queue.enqueue(jobs.add, 2, 2)
+    counter = SharedCounter()
+    worker._handed_ack = counter
+    worker._in_fast_horse = True
+    # A pid that is not this process's parent: the worker is gone.
+    worker._worker_pid = -1
+    for number, (job, value) in enumerate([(written, 3), (left, 4)], start=1):
+        _, execution = run_in_place(worker, job, value)
+        message = worker._handed_message(job, queue, execution)
+        worker._handed[number] = HandedEnd(number, job, queue, execution, message, True)
+    # The worker wrote the first one and said so.
+    worker._in_fast_horse = False
+    worker.handle_job_success(written, queue, None, worker._handed[1].execution)
+    worker._in_fast_horse = True
+    counter.value = 1
+
+    worker._settle_handed_ends()
+
+    assert worker._handed == {}
+    assert written.return_value(refresh=True) == 3
+    assert len(written.results()) == 1
+    assert left.return_value(refresh=True) == 4
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+
+
+def test_horse_skips_end_the_worker_wrote_without_saying_so(worker, flush_redis):
+    queue = get_queue()
+    job = queue.enqueue(jobs.add, 1, 2)
+    worker._handed_ack = SharedCounter()
+    worker._worker_pid = -1
+    _, execution = run_in_place(worker, job, 3)
+    message = worker._handed_message(job, queue, execution)
+    worker.handle_job_success(job, queue, None, execution)
+    worker._handed[1] = HandedEnd(1, job, queue, execution, message, True)
+
+    worker._in_fast_horse = True
+    worker._settle_handed_ends()
+
+    assert len(job.results()) == 1
+    assert int(flush_redis.hget(worker.key, "successful_job_count")) == 1
+
+
+def test_burst_worker_hands_ends_on(run_fast_worker, flush_redis):
+    queue = get_queue()
+    queued = [queue.enqueue(jobs.add, index, 1) for index in range(20)]
+
+    result = run_fast_worker("--logging-level", "DEBUG")
+
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    handed = [job.id for job in queued if f"success of job {job.id}, handed" in log]
+    # Each job's end but the last is handed on, unless a chain ends first.
+    assert len(handed) >= 10
+    assert [job.return_value() for job in queued] == [index + 1 for index in range(20)]
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+    assert flush_redis.keys("rq:execution:*") == []
