@@ -38,6 +38,10 @@ JOB_ID_BYTES = 256
 # The worker reads messages of up to 1 MiB.
 MAX_HANDED_END_BYTES = 256 * 1024
 
+# Times that a job's end tries again to enqueue a dependent that RQ's
+# enqueue_jobs() skipped because its records changed meanwhile.
+DEPENDENT_RETRIES = 2
+
 # Seconds that an exiting horse waits for the worker to write the successes
 # it handed on, before it leaves them to the worker. The worker kills a
 # horse that does not exit 5 seconds after it closes the channel.
@@ -621,8 +625,10 @@ class HorseMixin:
         if dependents:
             # NOTE: RQ moves dependents to its ready registry inside the success
             # transaction, so its cleanup enqueues them after a crash. Here a
-            # horse that dies between the two steps leaves them deferred.
-            queue.enqueue_dependents(job)
+            # process that dies between the two steps leaves them deferred,
+            # unless the other process finds the job finished: see callers
+            # of _enqueue_dependents_if_any().
+            self._enqueue_dependents(job, queue)
         release_slot(job)
         self.log.info(
             "Successfully completed job %s in %ss on worker %s",
@@ -630,6 +636,51 @@ class HorseMixin:
             job.ended_at - job.started_at,
             self.name,
         )
+
+    def _enqueue_dependents(self, job: Job, queue: Any) -> None:
+        """Enqueue the dependents of ``job``, which has finished, with RQ's code.
+
+        RQ's ``enqueue_jobs()`` skips a dependent whose records change while
+        it enqueues it, and leaves it in the ready registry until RQ's
+        periodic cleanup. The worker and its horse write job ends at the
+        same time, which makes that more likely, so this tries again.
+        """
+        moved = queue.enqueue_dependents(job)
+        for _ in range(DEPENDENT_RETRIES):
+            waiting = self._still_ready(moved)
+            if not waiting:
+                return
+            queue.enqueue_ready_jobs_by_queue(waiting)
+
+    def _still_ready(self, job_ids_by_queue: dict[str, list[str]]) -> dict:
+        """Return the jobs of ``job_ids_by_queue`` that are still ready to enqueue."""
+        job_ids = [job_id for ids in job_ids_by_queue.values() for job_id in ids]
+        if not job_ids:
+            return {}
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for job_id in job_ids:
+                pipeline.hget(self.job_class.key_for(job_id), "status")
+            statuses = dict(zip(job_ids, pipeline.execute(), strict=True))
+        waiting = {}
+        for name, ids in job_ids_by_queue.items():
+            left = [
+                job_id
+                for job_id in ids
+                if as_text(statuses[job_id] or "") == JobStatus.READY_TO_ENQUEUE
+            ]
+            if left:
+                waiting[name] = left
+        return waiting
+
+    def _enqueue_dependents_if_any(self, job: Job, queue: Any) -> None:
+        """Enqueue what ``job``'s dependents set still lists, for a job found finished.
+
+        The process that wrote the success may have died before it enqueued
+        the dependents. RQ removes each dependent that it enqueues from the
+        set, so this enqueues none twice.
+        """
+        if self.connection.scard(job.dependents_key):
+            self._enqueue_dependents(job, queue)
 
     def _hand_off_end(self, job: Job, queue: Any, execution: Execution) -> bool | None:
         """Start the next job, and leave the success of ``job`` to the worker.
@@ -717,9 +768,13 @@ class HorseMixin:
                 continue
             del self._handed[number]
             status = self.connection.hget(end.job.key, "status")
-            if status is None or as_text(status) == JobStatus.FINISHED:
-                # The job was deleted, or the worker wrote its success and
-                # died before it said so.
+            if status is None:
+                # The job was deleted.
+                continue
+            if as_text(status) == JobStatus.FINISHED:
+                # The worker wrote the success and died before it said so,
+                # maybe before it enqueued the dependents.
+                self._enqueue_dependents_if_any(end.job, end.queue)
                 continue
             self._ending_handed = True
             try:

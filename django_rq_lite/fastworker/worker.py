@@ -477,7 +477,11 @@ class FastWorker(HorseMixin, Worker):
         if self._stopped_job_id == job.id:
             self._handle_stopped_job(job, queue, execution)
             return
-        if job_status in (JobStatus.FINISHED, JobStatus.FAILED):
+        if job_status == JobStatus.FINISHED:
+            # The horse died after the success, maybe before the dependents.
+            self._enqueue_dependents_if_any(job, queue)
+            return
+        if job_status == JobStatus.FAILED:
             return
         job.ended_at = now()
         detail = describe_exit(status)
@@ -563,6 +567,8 @@ class FastWorker(HorseMixin, Worker):
         status = self.connection.hget(job.key, "status") if end.attempts else None
         if status is not None and as_text(status) == JobStatus.FINISHED:
             # A write that raised may have written the success first.
+            job.origin = queue_name
+            self._enqueue_dependents_if_any(job, self._queue_named(queue_name))
             return
         encoder = self.connection.connection_pool.get_encoder()
         job.restore({name: encoder.encode(value) for name, value in fields.items()})

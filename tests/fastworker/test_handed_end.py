@@ -206,3 +206,61 @@ def test_burst_worker_hands_ends_on(run_fast_worker, flush_redis):
     assert [job.return_value() for job in queued] == [index + 1 for index in range(20)]
     assert StartedJobRegistry(queue=queue).get_job_ids() == []
     assert flush_redis.keys("rq:execution:*") == []
+
+
+def finished_with_deferred_dependent(queue):
+    """Return a finished job whose dependent is still deferred, as after a crash
+    between the success and the enqueue of its dependents."""
+    job = queue.enqueue(jobs.add, 1, 2)
+    dependent = queue.enqueue(jobs.add, 3, 4, depends_on=job)
+    assert dependent.get_status() == JobStatus.DEFERRED
+    job.set_status(JobStatus.FINISHED)
+    return job, dependent
+
+
+def test_horse_enqueues_dependents_the_worker_left(worker, flush_redis):
+    queue = get_queue()
+    job, dependent = finished_with_deferred_dependent(queue)
+    worker._handed_ack = SharedCounter()
+    worker._worker_pid = -1
+    execution, _ = worker._start_execution(job, queue, read_hash=False)
+    job.set_status(JobStatus.FINISHED)
+    worker._handed[1] = HandedEnd(1, job, queue, execution, (), True)
+
+    worker._in_fast_horse = True
+    worker._settle_handed_ends()
+
+    assert dependent.get_status(refresh=True) == JobStatus.QUEUED
+    assert dependent.id in queue.get_job_ids()
+
+
+def test_lost_finished_job_gets_dependents_enqueued(worker, flush_redis):
+    queue = get_queue()
+    job, dependent = finished_with_deferred_dependent(queue)
+
+    worker._fail_lost_job(job, queue, None, None)
+
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+    assert dependent.get_status(refresh=True) == JobStatus.QUEUED
+    assert queue.get_job_ids().count(dependent.id) == 1
+
+
+def test_dependents_enqueued_once_when_asked_twice(worker, flush_redis):
+    queue = get_queue()
+    job, dependent = finished_with_deferred_dependent(queue)
+
+    worker._enqueue_dependents_if_any(job, queue)
+    worker._enqueue_dependents_if_any(job, queue)
+
+    assert queue.get_job_ids().count(dependent.id) == 1
+
+
+def test_still_ready_lists_skipped_dependents(worker, flush_redis):
+    queue = get_queue()
+    ready = queue.enqueue(jobs.add, 1, 2)
+    queued = queue.enqueue(jobs.add, 2, 2)
+    ready.set_status(JobStatus.READY_TO_ENQUEUE)
+
+    waiting = worker._still_ready({"default": [ready.id, queued.id], "other": []})
+
+    assert waiting == {"default": [ready.id]}
