@@ -179,19 +179,38 @@ def print_table(rows: list[dict], loads: list[tuple]) -> None:
         )
 
 
+def positive_count(text: str) -> int:
+    """Parse a command-line count that must be at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid count {text!r}: give a whole number of at least 1"
+        )
+    return count
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--jobs", type=int, default=2000, help="No-op jobs per run (default: 2000)."
+        "--jobs",
+        type=positive_count,
+        default=2000,
+        help="No-op jobs per run (default: 2000).",
     )
     parser.add_argument(
         "--forking-jobs",
-        type=int,
+        type=positive_count,
         default=300,
         help="No-op jobs per run of RQ's forking Worker, which is slow (default: 300).",
     )
     parser.add_argument(
-        "--repeat", type=int, default=1, help="Runs per worker (default: 1)."
+        "--repeat",
+        type=positive_count,
+        default=1,
+        help="Runs per worker (default: 1).",
     )
     return parser.parse_args(argv)
 

@@ -9,7 +9,8 @@ default ``CONN_MAX_AGE`` of 0 applies, so each ORM job opens a connection.
 Each job writes the time its code started and ended to shared memory.
 The probe prints the median time of the job's code, and the median gap
 between the end of one job's code and the start of the next. That gap is
-RQ's bookkeeping, the Redis round trip and Django's connection care.
+the horse's part of RQ's bookkeeping, its Redis round trip and Django's
+connection care.
 
 It also times a few of the horse's steps per job by wrapping their
 methods, as listed in STEPS. Timing adds a few microseconds to each step.
@@ -44,7 +45,7 @@ DONE = RawValue("l", 0)
 
 # Horse steps to time: (label, class attribute). Totals and counts are shared.
 STEPS = [
-    ("success transaction, with the next start", "handle_job_success"),
+    ("job end in the horse, with the next start", "handle_job_success"),
     ("its round trip (pack, send, wait, parse)", "_execute_pipeline"),
     ("recording the next start's commands", "_record_start"),
     ("rebuilding the next job from the reply", "_restore_dequeued"),
