@@ -537,10 +537,12 @@ class FastWorker(HorseMixin, Worker):
         """
         while self._unwritten_ends:
             end = self._unwritten_ends[0]
+            # Counted before the write: a cold shutdown's SystemExit can
+            # interrupt a write after Redis ran it.
+            end.attempts += 1
             try:
                 self._write_end(end)
             except RedisError:
-                end.attempts += 1
                 if end.attempts == 1:
                     self.log.warning(
                         "Worker %s: failed to write the success of job %s, retrying",
@@ -553,7 +555,7 @@ class FastWorker(HorseMixin, Worker):
                 # Its execution stays in the started registry, whose cleanup
                 # fails the job once this worker is gone.
                 self.log.exception(
-                    "Worker %s: could not write the success of job %s",
+                    "Worker %s: failed to write the success of job %s",
                     self.name,
                     end.job_id,
                 )
@@ -564,7 +566,8 @@ class FastWorker(HorseMixin, Worker):
         """Write the success that ``end`` describes, with RQ's code."""
         _, job_id, queue_name, execution_id, micros, fields, result = end.message
         job = self._new_job(job_id)
-        status = self.connection.hget(job.key, "status") if end.attempts else None
+        retry = end.attempts > 1
+        status = self.connection.hget(job.key, "status") if retry else None
         if status is not None and as_text(status) == JobStatus.FINISHED:
             # A write that raised may have written the success first.
             job.origin = queue_name

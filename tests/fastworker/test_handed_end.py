@@ -264,3 +264,20 @@ def test_still_ready_lists_skipped_dependents(worker, flush_redis):
     waiting = worker._still_ready({"default": [ready.id, queued.id], "other": []})
 
     assert waiting == {"default": [ready.id]}
+
+
+def test_interrupted_write_is_not_repeated(worker, flush_redis):
+    queue = get_queue()
+    job = queue.enqueue(jobs.add, 1, 2)
+    counter = SharedCounter()
+    _, execution = run_in_place(worker, job, 3)
+    message = hand_to_worker(worker, job, queue, execution, counter)
+
+    # As if a cold shutdown's SystemExit had cut the write short after
+    # Redis ran it, so the end is still listed with one attempt made.
+    worker._unwritten_ends.append(UnwrittenEnd(counter, message, attempts=1))
+    worker._write_unwritten_ends()
+
+    assert worker._unwritten_ends == []
+    assert len(job.results()) == 1
+    assert int(flush_redis.hget(worker.key, "successful_job_count")) == 1
