@@ -787,9 +787,10 @@ class HorseMixin:
     def _settle_handed_ends(self) -> None:
         """Before the horse exits, see that every success it handed on is written.
 
-        The worker writes them in the order the horse sent them. While it
-        lives, the horse waits up to ``SETTLE_SECONDS`` for it; then it
-        writes those left itself.
+        The worker writes them in the order the horse sent them. While the
+        worker lives, the horse waits up to ``SETTLE_SECONDS`` for it, then
+        leaves it the rest. Once the worker is gone, the horse writes them.
+        A success that no message carried is always written here.
         """
         if not self._handed:
             return
