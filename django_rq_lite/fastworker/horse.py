@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from redis.exceptions import WatchError
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -39,8 +40,10 @@ JOB_ID_BYTES = 256
 MAX_HANDED_END_BYTES = 256 * 1024
 
 # Times that a job's end tries again to enqueue a dependent that RQ's
-# enqueue_jobs() skipped because its records changed meanwhile.
-DEPENDENT_RETRIES = 2
+# enqueue_jobs() skipped because its records changed meanwhile, after a
+# random pause of up to DEPENDENT_RETRY_SECONDS.
+DEPENDENT_RETRIES = 5
+DEPENDENT_RETRY_SECONDS = 0.005
 
 # Seconds that an exiting horse waits for the worker to write the successes
 # it handed on, before it leaves them to the worker. The worker kills a
@@ -645,12 +648,61 @@ class HorseMixin:
         periodic cleanup. The worker and its horse write job ends at the
         same time, which makes that more likely, so this tries again.
         """
-        moved = queue.enqueue_dependents(job)
+        moved = self._move_dependents_to_ready(job, queue)
+        queue.enqueue_ready_jobs_by_queue(moved)
         for _ in range(DEPENDENT_RETRIES):
             waiting = self._still_ready(moved)
             if not waiting:
                 return
+            # A jitter, not a secret, so that two writers fall out of step.
+            time.sleep(random.uniform(0, DEPENDENT_RETRY_SECONDS))  # noqa: S311
             queue.enqueue_ready_jobs_by_queue(waiting)
+
+    def _move_dependents_to_ready(self, job: Job, queue: Any) -> dict:
+        """Move the dependents of ``job`` that are due to RQ's ready registry.
+
+        RQ writes a job's success and moves its dependents in one watched
+        transaction, so of two jobs that end at once, only the second to
+        commit sees both finished. Here the success is written first, so
+        both processes could see both finished and move the dependent
+        twice. Watching each dependent's hash makes the second move fail,
+        and a dependent that another process moved leaves this job's set.
+        """
+        statuses_moved = {
+            JobStatus.READY_TO_ENQUEUE,
+            JobStatus.QUEUED,
+            JobStatus.STARTED,
+            JobStatus.FINISHED,
+            JobStatus.FAILED,
+            JobStatus.STOPPED,
+        }
+        with self.connection.pipeline() as pipeline:
+            while True:
+                try:
+                    pipeline.watch(job.dependents_key)
+                    job_ids = [
+                        as_text(job_id)
+                        for job_id in pipeline.smembers(job.dependents_key)
+                    ]
+                    if not job_ids:
+                        return {}
+                    keys = [self.job_class.key_for(job_id) for job_id in job_ids]
+                    pipeline.watch(*keys)
+                    moved_already = [
+                        job_id
+                        for job_id, key in zip(job_ids, keys, strict=True)
+                        if as_text(pipeline.hget(key, "status") or "") in statuses_moved
+                    ]
+                    if moved_already:
+                        pipeline.multi()
+                        pipeline.srem(job.dependents_key, *moved_already)
+                        pipeline.execute()
+                        continue
+                    moved = queue.move_dependents_to_ready(job, pipeline=pipeline)
+                    pipeline.execute()
+                    return moved
+                except WatchError:
+                    continue
 
     def _still_ready(self, job_ids_by_queue: dict[str, list[str]]) -> dict:
         """Return the jobs of ``job_ids_by_queue`` that are still ready to enqueue."""

@@ -137,6 +137,9 @@ class FastWorker(HorseMixin, Worker):
         # The worker also keeps the ends it has yet to write, in order.
         self._handed_ack: Any = None
         self._unwritten_ends: list[UnwrittenEnd] = []
+        # True from a dequeue that returned a job until the job's start is
+        # written, while the worker's state is not yet busy.
+        self._starting_job = False
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         # With max_jobs, RQ's loop counts each job, so the horse runs only
@@ -153,6 +156,15 @@ class FastWorker(HorseMixin, Worker):
             max_idle_time is None or max_idle_time > HORSE_IDLE_SECONDS
         )
         self._write_unwritten_ends()
+        result = self._dequeue_with_idle_horse(timeout, max_idle_time, keep_horse)
+        # Until execute_job() has written the job's start, a warm shutdown
+        # must let the job run, as during a job, instead of raising.
+        self._starting_job = result is not None
+        return result
+
+    def _dequeue_with_idle_horse(
+        self, timeout: int | None, max_idle_time: int | None, keep_horse: bool
+    ) -> Any:
         if not (keep_horse and self._horse_process_pid):
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         waited_since = time.monotonic()
@@ -169,6 +181,26 @@ class FastWorker(HorseMixin, Worker):
             waited = int(time.monotonic() - waited_since)
             max_idle_time = max(1, max_idle_time - waited)
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _shutdown(self) -> None:
+        """Stop after the current job, or at once when no job is running.
+
+        RQ raises StopRequested from the signal handler when the worker is
+        not busy. Between a dequeue and the job's start that would drop
+        the dequeued job, and during ``os.fork()`` Python ignores the
+        exception, so the stop was lost. There the worker stops after the
+        job instead, as it does during a job.
+        NOTE: _shutdown() is private to RQ; RQ 3.0's request_stop() calls it.
+        """
+        if not self._starting_job:
+            super()._shutdown()
+            return
+        # As RQ's _shutdown() does for a busy worker.
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if self.scheduler:
+            self.stop_scheduler()
+        self.log.debug("Worker %s: stopping after the job it is starting", self.name)
 
     def handle_warm_shutdown_request(self) -> None:
         super().handle_warm_shutdown_request()
@@ -238,8 +270,13 @@ class FastWorker(HorseMixin, Worker):
     # The worker's side.
 
     def execute_job(self, job: Job, queue: Any) -> None:
-        self._ensure_horse()
-        execution, job_hash = self._start_execution(job, queue)
+        self._starting_job = True
+        try:
+            self._ensure_horse()
+            execution, job_hash = self._start_execution(job, queue)
+        finally:
+            # From here the worker is busy, and RQ's _shutdown() waits.
+            self._starting_job = False
         message = {
             "job_id": job.id,
             "job_hash": job_hash,

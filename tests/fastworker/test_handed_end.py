@@ -281,3 +281,43 @@ def test_interrupted_write_is_not_repeated(worker, flush_redis):
     assert worker._unwritten_ends == []
     assert len(job.results()) == 1
     assert int(flush_redis.hget(worker.key, "successful_job_count")) == 1
+
+
+@pytest.mark.slow
+def test_dependent_of_two_jobs_runs_once(run_fast_worker, flush_redis):
+    """Two processes that end a dependent's two dependencies at once move it once.
+
+    With two jobs per horse, the worker writes one dependency's success
+    while the horse writes the other's, so the two often end together.
+    """
+    queue = get_queue()
+    queued = []
+    for index in range(300):
+        depends_on = queued[-2:] if index % 3 == 2 else None
+        queued.append(queue.enqueue(jobs.count_run, depends_on=depends_on))
+
+    result = run_fast_worker("--max-jobs-per-horse", "2", timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    runs = {
+        job_id.decode(): int(count)
+        for job_id, count in flush_redis.hgetall(jobs.RUN_COUNTS_KEY).items()
+    }
+    assert sorted(runs.values()) == [1] * len(queued)
+    assert [len(job.results()) for job in queued] == [1] * len(queued)
+
+
+def test_stop_while_starting_job_waits_for_it(worker):
+    """A warm shutdown between a dequeue and the job's start lets the job run."""
+    from rq.exceptions import StopRequested
+
+    # RQ's request_stop() sets this date before it calls _shutdown().
+    worker._shutdown_requested_date = now()
+    with pytest.raises(StopRequested):
+        worker._shutdown()
+    worker._starting_job = True
+
+    worker._shutdown()
+
+    assert worker._stop_requested
+    assert worker._chain_seconds() == 0.0
