@@ -272,8 +272,10 @@ class FastWorker(HorseMixin, Worker):
     def execute_job(self, job: Job, queue: Any) -> None:
         self._starting_job = True
         try:
-            self._ensure_horse()
+            # The start comes before a fork, as in RQ's worker, so a worker
+            # killed while it forks leaves the job started, not dequeued only.
             execution, job_hash = self._start_execution(job, queue)
+            self._ensure_horse()
         finally:
             # From here the worker is busy, and RQ's _shutdown() waits.
             self._starting_job = False
