@@ -45,6 +45,19 @@ MAX_HANDED_END_BYTES = 256 * 1024
 DEPENDENT_RETRIES = 5
 DEPENDENT_RETRY_SECONDS = 0.005
 
+# Statuses of a dependent that another process has already moved out of
+# the deferred state.
+MOVED_STATUSES = frozenset(
+    {
+        JobStatus.READY_TO_ENQUEUE,
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+        JobStatus.FINISHED,
+        JobStatus.FAILED,
+        JobStatus.STOPPED,
+    }
+)
+
 # Seconds that an exiting horse waits for the worker to write the successes
 # it handed on, before it leaves them to the worker. The worker kills a
 # horse that does not exit 5 seconds after it closes the channel.
@@ -167,7 +180,7 @@ class KnownResultSerializer:
         return self.serializer.loads(data)
 
 
-# Stands for the return value that KnownResultSerializer holds serialized.
+# Marker for the return value that KnownResultSerializer contains serialized.
 HANDED_RESULT = object()
 
 
@@ -668,14 +681,6 @@ class HorseMixin:
         twice. Watching each dependent's hash makes the second move fail,
         and a dependent that another process moved leaves this job's set.
         """
-        statuses_moved = {
-            JobStatus.READY_TO_ENQUEUE,
-            JobStatus.QUEUED,
-            JobStatus.STARTED,
-            JobStatus.FINISHED,
-            JobStatus.FAILED,
-            JobStatus.STOPPED,
-        }
         with self.connection.pipeline() as pipeline:
             while True:
                 try:
@@ -691,7 +696,7 @@ class HorseMixin:
                     moved_already = [
                         job_id
                         for job_id, key in zip(job_ids, keys, strict=True)
-                        if as_text(pipeline.hget(key, "status") or "") in statuses_moved
+                        if as_text(pipeline.hget(key, "status") or "") in MOVED_STATUSES
                     ]
                     if moved_already:
                         pipeline.multi()
@@ -745,14 +750,14 @@ class HorseMixin:
         code while the horse runs the next job, so the two overlap on two
         cores, as Celery's prefork pool overlaps its broker work with tasks.
 
-        Until the worker says it wrote the success, through the shared
-        ``_handed_ack`` counter, the horse keeps the job, and it writes the
-        success itself if the worker dies first (``_settle_handed_ends()``).
+        The horse keeps the job until the worker sets the shared
+        ``_handed_ack`` counter after the write. If the worker dies first,
+        the horse writes the success itself (``_settle_handed_ends()``).
 
-        Return True when the next job started and this end is handed on;
-        False when the queues had no job for this horse, so the caller
-        writes the success itself; None when this end cannot be handed on,
-        because of its webhooks, its size or its return value.
+        Return True when the next job started and this end is handed on.
+        Return False when the queues had no job for this horse, so the
+        caller writes the success itself. Return None when this end cannot
+        be handed on, because of its webhooks, its size or its return value.
         """
         message = self._handed_message(job, queue, execution)
         if message is None:
@@ -781,7 +786,7 @@ class HorseMixin:
             fields = job.to_dict(include_meta=False, include_result=False)
             for name, value in fields.items():
                 if isinstance(value, str) and type(value) is not str:
-                    # A str enum, such as the status, which marshal refuses.
+                    # A str enum, such as the status, which marshal rejects.
                     # redis-py writes its str value.
                     fields[name] = str.__str__(value)
             result = None
@@ -799,7 +804,7 @@ class HorseMixin:
             size = len(marshal.dumps(message))
         except Exception:
             # RQ's own path stores a placeholder for a value it cannot
-            # serialize, and marshal refuses other types of field.
+            # serialize, and marshal rejects other types of field.
             return None
         if size > MAX_HANDED_END_BYTES:
             return None
@@ -824,8 +829,8 @@ class HorseMixin:
                 # The job was deleted.
                 continue
             if as_text(status) == JobStatus.FINISHED:
-                # The worker wrote the success and died before it said so,
-                # maybe before it enqueued the dependents.
+                # The worker wrote the success and died before it set the
+                # counter, maybe before it enqueued the dependents.
                 self._enqueue_dependents_if_any(end.job, end.queue)
                 continue
             self._ending_handed = True

@@ -618,11 +618,13 @@ class FastWorker(HorseMixin, Worker):
             job.serializer = KnownResultSerializer(self.serializer, result)
             job._result = HANDED_RESULT
         queue = self._queue_named(queue_name)
-        execution = Execution(
-            execution_id, job_id, connection=self.connection, worker_name=self.name
+        execution = self._execution_from(
+            {
+                "execution_id": execution_id,
+                "execution_created_at": EPOCH + micros * MICROSECOND,
+            },
+            job,
         )
-        execution.created_at = EPOCH + micros * MICROSECOND
-        execution._job = job
         self.log.debug(
             "Worker %s: writing the success of job %s, handed on by its horse",
             self.name,

@@ -101,7 +101,7 @@ def test_handed_end_writes_what_the_horse_writes(worker, flush_redis, return_val
     assert int(flush_redis.hget(worker.key, "successful_job_count")) == 2
 
 
-def test_end_that_cannot_be_handed_on_stays_with_the_horse(worker, flush_redis):
+def test_large_or_unpicklable_end_not_handed(worker, flush_redis):
     queue = get_queue()
     unpicklable = queue.enqueue(jobs.add, 1, 2)
     # Random bytes, which zlib cannot shrink.
@@ -160,7 +160,7 @@ def test_horse_writes_ends_its_worker_did_not(worker, flush_redis):
         _, execution = run_in_place(worker, job, value)
         message = worker._handed_message(job, queue, execution)
         worker._handed[number] = HandedEnd(number, job, queue, execution, message, True)
-    # The worker wrote the first one and said so.
+    # The worker wrote the first one and set the counter.
     worker._in_fast_horse = False
     worker.handle_job_success(written, queue, None, worker._handed[1].execution)
     worker._in_fast_horse = True
@@ -175,7 +175,7 @@ def test_horse_writes_ends_its_worker_did_not(worker, flush_redis):
     assert StartedJobRegistry(queue=queue).get_job_ids() == []
 
 
-def test_horse_skips_end_the_worker_wrote_without_saying_so(worker, flush_redis):
+def test_horse_skips_end_already_written(worker, flush_redis):
     queue = get_queue()
     job = queue.enqueue(jobs.add, 1, 2)
     worker._handed_ack = SharedCounter()
