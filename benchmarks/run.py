@@ -123,30 +123,12 @@ def exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(f"Stopped by signal {signum}.")
 
 
-def compile_product() -> None:
-    """Write the bytecode of django-rq-lite's modules, as pip does on install.
-
-    The peers are installed with pip, which compiles them. An editable
-    install of this repository is not compiled, and with
-    PYTHONDONTWRITEBYTECODE set no run writes the bytecode either, so every
-    worker start and every forked work-horse would compile the modules.
-    """
-    import compileall
-
-    import django_rq_lite
-
-    package = Path(django_rq_lite.__file__).parent
-    if not compileall.compile_dir(package, quiet=1):
-        raise SystemExit(f"Could not compile {package}; see the errors above.")
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     started = time.monotonic()
     context = report.machine_context(sys.argv)
     context["load_start"] = os.getloadavg()
-    compile_product()
     products = build_products(log)
     context["versions"] = versions_line(products)
     server = RedisServer()
