@@ -14,6 +14,8 @@ connection care.
 
 It also times a few of the horse's steps per job by wrapping their
 methods, as listed in STEPS. Timing adds a few microseconds to each step.
+It also prints the CPU time per job of the worker process and of its
+horses, from ``getrusage()``, and of the Redis server, from ``INFO cpu``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -53,6 +56,13 @@ STEPS = [
 ]
 STEP_SECONDS = RawArray("d", len(STEPS))
 STEP_CALLS = RawArray("l", len(STEPS))
+
+# CPU time per job, as measured by cpu_seconds(), and its table labels.
+CPU_LABELS = {
+    "horse": "CPU of the horses (mean)",
+    "worker": "CPU of the worker process (mean)",
+    "redis": "CPU of the Redis server (mean)",
+}
 
 NOOP = "benchmarks.horse_time_probe.noop"
 INSERT = "benchmarks.horse_time_probe.insert_row"
@@ -122,9 +132,16 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
     queue.enqueue_many([queue.prepare_data(function) for _ in range(jobs)])
     connections.close_all()
     worker = get_worker("default", worker_class="django_rq_lite.fastworker.FastWorker")
+    cpu_before = cpu_seconds(client)
     started = time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
     elapsed = time.perf_counter() - started
+    # A burst worker reaps its horse before work() returns, so the
+    # children's CPU time contains the horse's.
+    cpu = {
+        name: (seconds - cpu_before[name]) / jobs
+        for name, seconds in cpu_seconds(client).items()
+    }
     done = min(DONE.value, MAX_JOBS)
     if done != jobs:
         raise RuntimeError(
@@ -142,6 +159,19 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
         "body": statistics.median(bodies),
         "gap": statistics.median(gaps),
         "steps": steps,
+        "cpu": cpu,
+    }
+
+
+def cpu_seconds(client) -> dict[str, float]:
+    """Return the CPU time used so far by this process, its children and Redis."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = client.info("cpu")
+    return {
+        "worker": own.ru_utime + own.ru_stime,
+        "horse": children.ru_utime + children.ru_stime,
+        "redis": server["used_cpu_user"] + server["used_cpu_sys"],
     }
 
 
@@ -167,6 +197,8 @@ def print_table(rows: list[dict]) -> None:
     ]
     for step, _ in STEPS:
         lines.append((step, [milliseconds(row["steps"][step]) for row in rows]))
+    for name, label in CPU_LABELS.items():
+        lines.append((label, [milliseconds(row["cpu"][name]) for row in rows]))
     for number, (name, values) in enumerate(lines):
         print(f"| {name} | " + " | ".join(values) + " |")
         if number == 0:
