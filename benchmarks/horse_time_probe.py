@@ -14,7 +14,7 @@ connection care.
 
 It also times a few of the horse's steps per job by wrapping their
 methods, as listed in STEPS. Timing adds a few microseconds to each step.
-It also prints the CPU time per job of the worker process and of its
+The table ends with the CPU time per job of the worker process and its
 horses, from ``getrusage()``, and of the Redis server, from ``INFO cpu``.
 """
 
@@ -57,7 +57,7 @@ STEPS = [
 STEP_SECONDS = RawArray("d", len(STEPS))
 STEP_CALLS = RawArray("l", len(STEPS))
 
-# CPU time per job, as measured by cpu_seconds(), and its table labels.
+# Labels of the CPU rows, keyed as cpu_seconds() returns them.
 CPU_LABELS = {
     "horse": "CPU of the horses (mean)",
     "worker": "CPU of the worker process (mean)",
