@@ -70,10 +70,13 @@ class Bench:
         """Run ``step(product)`` ``repeat`` times for each product, in turns.
 
         Turns alternate between products so that a change in machine load
-        affects all of them alike.
+        affects all of them alike. Each round starts with the next product,
+        so that none always runs just after the same peer, whose exit
+        can still load the machine.
         """
         for round_number in range(self.config.repeat):
-            for product in self.each_product(keys):
+            shift = round_number % len(keys)
+            for product in self.each_product(keys[shift:] + keys[:shift]):
                 self.server.flush()
                 try:
                     step(product)
