@@ -4,9 +4,12 @@ Each bulk action takes the jobs of one job list in batches. A batch is read
 with one pipelined round trip (``fetch_jobs``) and changed with one or two
 more, so memory use does not depend on the size of the list.
 
-Every action that moves a job out of a registry first removes it with ZREM
-and only goes on when ZREM returned 1. Two requests that act on the same job
-at once therefore cannot both enqueue it.
+Every action that moves a job out of a registry onto a queue does both in
+one step, a Lua script or a transaction that watches the registry. Two
+requests that act on the same job at once therefore cannot both enqueue it,
+and a process that dies midway cannot leave a job outside every list.
+Requeue sends rate-limited jobs through RQ's own ``requeue``, which does not
+give that guarantee.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
@@ -71,6 +76,17 @@ for i = 4, #ARGV do
     end
 end
 return {deleted, pruned}
+"""
+
+
+# Returns 1 for each job id in ARGV that the sorted set KEYS[1] contains,
+# else 0, in one round trip on any Redis version with Lua (ZMSCORE needs 6.2).
+MEMBERS_SCRIPT = """
+local flags = {}
+for index, job_id in ipairs(ARGV) do
+    flags[index] = redis.call("zscore", KEYS[1], job_id) and 1 or 0
+end
+return flags
 """
 
 
@@ -141,64 +157,92 @@ def find_load_problem(fetched: FetchedJob, import_cache: dict[str, str]) -> str:
     return import_cache[name]
 
 
-def take_from_registry(
+def readable_jobs(
     queue: Queue, name: str, fetched_jobs: list[FetchedJob], counts: ActionCounts
 ) -> list[Job]:
-    """ZREM readable jobs from registry ``name``; return those this call removed.
+    """Return the jobs of ``fetched_jobs`` that a worker could load and run.
 
-    Entries without a job hash are pruned. Jobs whose data or function cannot
-    be loaded stay in the registry and are counted as unreadable.
+    Entries without a job hash are pruned from job list ``name``. Jobs whose
+    data or function cannot be loaded stay in it and are counted as unreadable.
     """
     missing = [fetched.id for fetched in fetched_jobs if fetched.job is None]
     counts.missing += prune_missing(queue, name, missing)
     import_cache: dict[str, str] = {}
-    candidates = []
+    jobs = []
     for fetched in fetched_jobs:
         if fetched.job is None:
             continue
         if find_load_problem(fetched, import_cache):
             counts.unreadable += 1
         else:
-            candidates.append(fetched.job)
-    if not candidates:
-        return []
-    key = get_registry(queue, name).key
-    with queue.connection.pipeline(transaction=False) as pipeline:
-        for job in candidates:
-            pipeline.zrem(key, job.id)
-        removed = pipeline.execute()
-    removed_jobs = [
-        job for job, result in zip(candidates, removed, strict=True) if result
-    ]
-    counts.not_in_list += len(candidates) - len(removed_jobs)
-    return removed_jobs
+            jobs.append(fetched.job)
+    return jobs
 
 
-def enqueue_removed(queue: Queue, jobs: list[Job]) -> None:
-    """Enqueue jobs that this call removed from a registry, in one pipeline.
+def origin_queue(queue: Queue, job: Job, queues: dict[str, Queue]) -> Queue:
+    """Return the queue that ``job`` came from, built once per name in ``queues``."""
+    origin = job.origin or queue.name
+    if origin not in queues:
+        queues[origin] = Queue(
+            origin,
+            connection=queue.connection,
+            job_class=queue.job_class,
+            serializer=queue.serializer,
+        )
+    return queues[origin]
 
-    NOTE: this uses ``Queue._enqueue_job`` (RQ 3.0.0), as RQ's own scheduler
-    does. If the process dies after the ZREM and before this pipeline runs,
-    the jobs are in no list.
+
+def add_leaving_commands(
+    pipeline: Pipeline, queue: Queue, name: str, key: str, job: Job
+) -> None:
+    """Add the commands that take ``job`` out of registry ``name`` (at ``key``).
+
+    A deferred job also leaves the dependents sets of its dependencies, so RQ
+    does not enqueue it a second time when they finish.
     """
+    pipeline.zrem(key, job.id)
+    if name == DEFERRED:
+        for dependency_id in job._dependency_ids:
+            pipeline.srem(queue.job_class.dependents_key_for(dependency_id), job.id)
+
+
+def move_to_queues(queue: Queue, name: str, jobs: list[Job]) -> int:
+    """Move ``jobs`` from registry ``name`` onto their queues in one transaction.
+
+    The transaction watches the registry and takes only the jobs still in
+    it, so two requests cannot both enqueue a job, and a process that dies
+    midway leaves every job either in the registry or on its queue. Return
+    how many jobs moved.
+
+    NOTE: this uses ``Queue._enqueue_job`` and, for rate-limited jobs,
+    ``Queue._enqueue_rate_limited_job`` (RQ 3.0.0), as RQ's own scheduler
+    and registries do.
+    """
+    if not jobs:
+        return 0
+    key = get_registry(queue, name).key
     queues: dict[str, Queue] = {}
     with queue.connection.pipeline() as pipeline:
-        for job in jobs:
-            origin = job.origin or queue.name
-            if origin not in queues:
-                queues[origin] = Queue(
-                    origin,
-                    connection=queue.connection,
-                    job_class=queue.job_class,
-                    serializer=queue.serializer,
-                )
-            # RQ 2 has no rate limits, so its jobs lack the attribute.
-            if getattr(job, "has_rate_limit", False):
-                # Rate-limited jobs must take a slot, which needs its own calls.
-                queues[origin]._enqueue_rate_limited_job(job)
+        while True:
+            try:
+                pipeline.watch(key)
+                flags = pipeline.eval(MEMBERS_SCRIPT, 1, key, *[job.id for job in jobs])
+                present = [job for job, flag in zip(jobs, flags, strict=True) if flag]
+                pipeline.multi()
+                for job in present:
+                    add_leaving_commands(pipeline, queue, name, key, job)
+                    origin = origin_queue(queue, job, queues)
+                    # RQ 2 has no rate limits, so its jobs lack the attribute.
+                    if getattr(job, "has_rate_limit", False):
+                        # RQ queues the job's writes and its slot on the pipeline.
+                        origin._enqueue_rate_limited_job(job, pipeline=pipeline)
+                    else:
+                        origin._enqueue_job(job, pipeline=pipeline)
+                pipeline.execute()
+                return len(present)
+            except WatchError:
+                # The registry changed after the read, so read it again.
                 continue
-            queues[origin]._enqueue_job(job, pipeline=pipeline)
-        pipeline.execute()
 
 
 def requeue_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
@@ -209,23 +253,13 @@ def requeue_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
 
 
 def enqueue_now_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:
-    """Enqueue scheduled or deferred jobs now, ignoring their time or dependencies.
-
-    A deferred job leaves the dependents sets of its dependencies, so RQ
-    does not enqueue it a second time when they finish.
-    """
+    """Enqueue scheduled or deferred jobs now, ignoring their time or dependencies."""
     counts = ActionCounts()
     fetched_jobs = fetch_jobs(queue, job_ids, with_results=False)
-    removed_jobs = take_from_registry(queue, name, fetched_jobs, counts)
-    if name == DEFERRED and removed_jobs:
-        with queue.connection.pipeline(transaction=False) as pipeline:
-            for job in removed_jobs:
-                for dependency_id in job._dependency_ids:
-                    key = queue.job_class.dependents_key_for(dependency_id)
-                    pipeline.srem(key, job.id)
-            pipeline.execute()
-    enqueue_removed(queue, removed_jobs)
-    counts.done += len(removed_jobs)
+    jobs = readable_jobs(queue, name, fetched_jobs, counts)
+    moved = move_to_queues(queue, name, jobs)
+    counts.done += moved
+    counts.not_in_list += len(jobs) - moved
     return counts
 
 

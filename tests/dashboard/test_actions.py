@@ -1,3 +1,4 @@
+import pickle
 import threading
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django_rq_lite.dashboard.actions import (
     ActionCounts,
     count_matching,
     empty_queue,
+    move_to_queues,
     run_action,
     run_action_on_all,
     stop_job,
@@ -249,6 +251,81 @@ def test_enqueue_now_deferred_runs_once():
 
     assert counts == ActionCounts(done=1)
     assert len(child.results()) == 1
+
+
+def test_enqueue_now_concurrent_threads_once():
+    queue = get_queue("default")
+    jobs = [
+        queue.enqueue_in(timedelta(hours=1), "tests.testapp.jobs.add", index, 1)
+        for index in range(20)
+    ]
+    job_ids = [job.id for job in jobs]
+    results = []
+    barrier = threading.Barrier(4)
+
+    def enqueue_now():
+        barrier.wait(timeout=10)
+        results.append(
+            run_action(get_queue("default"), "scheduled", "enqueue", job_ids)
+        )
+
+    threads = [threading.Thread(target=enqueue_now) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(results) == 4
+    assert sum(counts.done for counts in results) == 20
+    assert sum(counts.not_in_list for counts in results) == 60
+    assert sorted(queue.job_ids) == sorted(job_ids)
+    assert ScheduledJobRegistry(queue=queue).count == 0
+
+
+def test_enqueue_now_skips_taken_job():
+    queue = get_queue("default")
+    scheduled = queue.enqueue_in(timedelta(hours=1), "tests.testapp.jobs.add", 1, 2)
+    removed_elsewhere = queue.enqueue_in(
+        timedelta(hours=1), "tests.testapp.jobs.add", 3, 4
+    )
+    registry = ScheduledJobRegistry(queue=queue)
+    # Another process took this job after the action read it.
+    registry.remove(removed_elsewhere)
+
+    moved = move_to_queues(queue, "scheduled", [scheduled, removed_elsewhere])
+
+    assert moved == 1
+    assert queue.job_ids == [scheduled.id]
+    assert registry.count == 0
+
+
+def test_enqueue_now_failure_keeps_job():
+    queue = get_queue("default")
+    job = queue.enqueue_in(timedelta(hours=1), "tests.testapp.jobs.add", 1, 2)
+    # Saving the job raises before the transaction runs, where a killed
+    # process would stop too.
+    job.meta["unpicklable"] = lambda: None
+
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        move_to_queues(queue, "scheduled", [job])
+
+    assert job.id in ScheduledJobRegistry(queue=queue)
+    assert queue.job_ids == []
+
+
+def test_enqueue_now_rate_limited_job(flush_redis):
+    queue = get_queue("default")
+    job = queue.enqueue_in(timedelta(hours=1), "tests.testapp.jobs.add", 1, 2)
+    flush_redis.hset(
+        job.key, mapping={"rate_limit_key": "tests", "rate_limit_concurrency": 1}
+    )
+
+    counts = run_action(queue, "scheduled", "enqueue", [job.id])
+
+    assert counts == ActionCounts(done=1)
+    assert job.id not in ScheduledJobRegistry(queue=queue)
+    assert queue.job_ids == [job.id]
+    assert job.get_status(refresh=True) == "queued"
 
 
 def test_stop_job_not_running():
