@@ -8,8 +8,6 @@ Every action that moves a job out of a registry onto a queue does both in
 one step, a Lua script or a transaction that watches the registry. Two
 requests that act on the same job at once therefore cannot both enqueue it,
 and a process that dies midway cannot leave a job outside every list.
-Requeue sends rate-limited jobs through RQ's own ``requeue``, which does not
-give that guarantee.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ gives the setup), so "requeue all" fits in a request.
 The script writes the same fields that ``FailedJobRegistry.requeue`` changes
 in RQ 3.0.0: status, enqueued_at, started_at, ended_at, exc_info and (when it
 is unset) timeout. A test compares its result with RQ's own requeue, to catch
-a change in a later RQ version. Rate-limited jobs take RQ's own path, because
-they must acquire a slot first.
+a change in a later RQ version. Rate-limited jobs take RQ's enqueue code, in
+a transaction, because they must acquire a slot first.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from django.utils.module_loading import import_string
 from rq import Queue
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.registry import FailedJobRegistry
 from rq.utils import now, utcformat
 
 from ..conf import QueueNotFound
 from ..queues import get_queue
+from .queues import FAILED
 
 if TYPE_CHECKING:
     from .actions import ActionCounts
@@ -169,14 +169,27 @@ def get_default_timeout(queue: Queue, origin: str) -> int:
 
 
 def requeue_with_rq(queue: Queue, job_ids: list[str], counts: ActionCounts) -> None:
-    """Requeue jobs one at a time with RQ's ``FailedJobRegistry.requeue``."""
-    registry = FailedJobRegistry(
-        queue=queue, job_class=queue.job_class, serializer=queue.serializer
+    """Requeue rate-limited failed jobs ``job_ids`` with RQ's enqueue code.
+
+    Each job loses its start, end and exception info and takes a rate limit
+    slot again, as in RQ's ``FailedJobRegistry.requeue``. Unlike there, the
+    jobs leave the registry in the transaction that enqueues them.
+    """
+    from .actions import move_to_queues
+
+    if not job_ids:
+        return
+    fetched = queue.job_class.fetch_many(
+        job_ids, connection=queue.connection, serializer=queue.serializer
     )
-    for job_id in job_ids:
-        try:
-            registry.requeue(job_id)
-        except (InvalidJobOperation, NoSuchJobError):
-            counts.not_in_list += 1
-            continue
-        counts.done += 1
+    jobs = [job for job in fetched if job is not None]
+    for job in jobs:
+        job.started_at = None
+        job.ended_at = None
+        job._exc_info = ""
+        # RQ 2 has no rate limits, so its jobs lack the attribute.
+        if getattr(job, "has_rate_limit", False):
+            job.enqueue_at_front = False
+    moved = move_to_queues(queue, FAILED, jobs)
+    counts.done += moved
+    counts.not_in_list += len(job_ids) - moved

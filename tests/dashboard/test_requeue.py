@@ -1,3 +1,5 @@
+import zlib
+
 from rq.registry import FailedJobRegistry
 
 from django_rq_lite.dashboard.actions import ActionCounts, run_action
@@ -48,12 +50,32 @@ def test_requeued_job_runs_again(tmp_path):
     assert FailedJobRegistry(queue=queue).count == 0
 
 
-def test_requeue_rate_limited_uses_rq(flush_redis):
+def test_requeue_rate_limited_job(flush_redis):
     [job] = make_failed_jobs(1)
-    flush_redis.hset(job.key, "rate_limit_key", "tests")
+    flush_redis.hset(
+        job.key, mapping={"rate_limit_key": "tests", "rate_limit_concurrency": 1}
+    )
     queue = get_queue("default")
 
     counts = run_action(queue, "failed", "requeue", [job.id])
 
     assert counts.done == 1
     assert job.id not in FailedJobRegistry(queue=queue)
+    assert queue.job_ids == [job.id]
+    assert job.get_status(refresh=True) == "queued"
+    assert zlib.decompress(flush_redis.hget(job.key, "exc_info")) == b""
+    assert flush_redis.hget(job.key, "started_at") in (None, b"")
+
+
+def test_requeue_rate_limited_twice_once(flush_redis):
+    [job] = make_failed_jobs(1)
+    flush_redis.hset(job.key, "rate_limit_key", "tests")
+    queue = get_queue("default")
+
+    first = run_action(queue, "failed", "requeue", [job.id])
+    second = run_action(queue, "failed", "requeue", [job.id])
+
+    assert first.done == 1
+    assert second.done == 0
+    assert second.not_in_list == 1
+    assert queue.job_ids == [job.id]
