@@ -77,6 +77,10 @@ return {deleted, pruned}
 """
 
 
+# Attempts of move_to_queues() before it gives up on a registry that keeps
+# changing, for example under a flood of new deferred jobs.
+MOVE_ATTEMPTS = 20
+
 # Returns 1 for each job id in ARGV that the sorted set KEYS[1] contains,
 # else 0, in one round trip on any Redis version with Lua (ZMSCORE needs 6.2).
 MEMBERS_SCRIPT = """
@@ -210,7 +214,8 @@ def move_to_queues(queue: Queue, name: str, jobs: list[Job]) -> int:
     The transaction watches the registry and takes only the jobs still in
     it, so two requests cannot both enqueue a job, and a process that dies
     midway leaves every job either in the registry or on its queue. Return
-    how many jobs moved.
+    how many jobs moved. Raise ``WatchError`` when the registry changed
+    during each of ``MOVE_ATTEMPTS`` attempts.
 
     NOTE: this uses ``Queue._enqueue_job`` and, for rate-limited jobs,
     ``Queue._enqueue_rate_limited_job`` (RQ 3.0.0), as RQ's own scheduler
@@ -221,7 +226,7 @@ def move_to_queues(queue: Queue, name: str, jobs: list[Job]) -> int:
     key = get_registry(queue, name).key
     queues: dict[str, Queue] = {}
     with queue.connection.pipeline() as pipeline:
-        while True:
+        for _ in range(MOVE_ATTEMPTS):
             try:
                 pipeline.watch(key)
                 flags = pipeline.eval(MEMBERS_SCRIPT, 1, key, *[job.id for job in jobs])
@@ -241,6 +246,10 @@ def move_to_queues(queue: Queue, name: str, jobs: list[Job]) -> int:
             except WatchError:
                 # The registry changed after the read, so read it again.
                 continue
+    raise WatchError(
+        f"The {name} registry of queue {queue.name!r} changed during each of "
+        f"{MOVE_ATTEMPTS} attempts, so no job was moved. Try again."
+    )
 
 
 def requeue_ids(queue: Queue, name: str, job_ids: list[str]) -> ActionCounts:

@@ -3,6 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from redis.exceptions import WatchError
 from rq.exceptions import InvalidJobOperation
 from rq.registry import (
     CanceledJobRegistry,
@@ -11,6 +12,7 @@ from rq.registry import (
     ScheduledJobRegistry,
 )
 
+from django_rq_lite.connections import get_connection
 from django_rq_lite.dashboard.actions import (
     ActionCounts,
     count_matching,
@@ -310,6 +312,32 @@ def test_enqueue_now_failure_keeps_job():
         move_to_queues(queue, "scheduled", [job])
 
     assert job.id in ScheduledJobRegistry(queue=queue)
+    assert queue.job_ids == []
+
+
+class RegistryToucher:
+    """A value that changes a registry whenever it is pickled."""
+
+    def __init__(self, connection, key):
+        self.connection = connection
+        self.key = key
+
+    def __reduce__(self):
+        self.connection.zincrby(self.key, 1, "other-job")
+        return (str, ("touched",))
+
+
+def test_enqueue_now_gives_up_on_busy_registry():
+    queue = get_queue("default")
+    job = queue.enqueue_in(timedelta(hours=1), "tests.testapp.jobs.add", 1, 2)
+    registry = ScheduledJobRegistry(queue=queue)
+    # Saving the job changes the watched registry, as a busy one would.
+    job.meta["touch"] = RegistryToucher(get_connection("default"), registry.key)
+
+    with pytest.raises(WatchError, match="changed during each of 20 attempts"):
+        move_to_queues(queue, "scheduled", [job])
+
+    assert job.id in registry
     assert queue.job_ids == []
 
 
