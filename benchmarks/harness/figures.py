@@ -71,8 +71,7 @@ class Bench:
 
         Turns alternate between products so that a change in machine load
         affects all of them alike. Each round starts with the next product,
-        so that none always runs just after the same peer, whose exit
-        can still load the machine.
+        so that none always runs just after the same peer.
         """
         for round_number in range(self.config.repeat):
             shift = round_number % len(keys)

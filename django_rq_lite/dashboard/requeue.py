@@ -132,7 +132,7 @@ def requeue_failed_ids(queue: Queue, job_ids: list[str], counts: ActionCounts) -
             ready.append((job_id, (origin or b"").decode()))
     counts.missing += prune_missing(queue, "failed", missing)
     run_requeue_script(queue, ready, counts)
-    requeue_with_rq(queue, rate_limited, counts)
+    requeue_rate_limited(queue, rate_limited, counts)
 
 
 def run_requeue_script(
@@ -168,12 +168,14 @@ def get_default_timeout(queue: Queue, origin: str) -> int:
     return queue._default_timeout
 
 
-def requeue_with_rq(queue: Queue, job_ids: list[str], counts: ActionCounts) -> None:
+def requeue_rate_limited(
+    queue: Queue, job_ids: list[str], counts: ActionCounts
+) -> None:
     """Requeue rate-limited failed jobs ``job_ids`` with RQ's enqueue code.
 
-    Each job loses its start, end and exception info and takes a rate limit
-    slot again, as in RQ's ``FailedJobRegistry.requeue``. Unlike there, the
-    jobs leave the registry in the transaction that enqueues them.
+    As RQ's ``FailedJobRegistry.requeue`` does, each job loses its start,
+    end and exception info and takes a rate limit slot again. Here the jobs
+    also leave the registry in the transaction that enqueues them.
     """
     from .actions import move_to_queues
 
