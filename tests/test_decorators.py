@@ -198,10 +198,13 @@ def test_enqueue_at_schedules_job():
 
 
 def test_enqueue_in_runs_when_due(run_burst):
-    enqueued = plain_job.enqueue_in(timedelta(seconds=1), 3)
+    # Long enough that the first burst worker starts before the job is due,
+    # even on a slow machine.
+    due = time.monotonic() + 5
+    enqueued = plain_job.enqueue_in(timedelta(seconds=5), 3)
     run_burst("default", with_scheduler=True)
     assert enqueued.get_status() == JobStatus.SCHEDULED
-    time.sleep(1.1)
+    time.sleep(max(0.0, due - time.monotonic()) + 0.1)
     run_burst("default", with_scheduler=True)
     assert enqueued.return_value() == 6
 
