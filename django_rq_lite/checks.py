@@ -414,7 +414,7 @@ def check_task_backends(app_configs: Any = None, **kwargs: Any) -> list:
     ``django_tasks.checks`` is first imported. A project whose task modules
     load after ``manage.py check`` collects its checks would skip it. The
     framework is imported only when the project sets ``TASKS``, because
-    every worker start runs the checks and would pay for the import.
+    every command that runs the checks would pay for the import.
     """
     if not settings.is_overridden("TASKS") or _task_checks():
         return []

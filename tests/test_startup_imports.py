@@ -11,14 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # The steps of "manage.py rqworker" before its first job: set-up, the
-# command's import and the system checks, which load the URLconf.
+# command's import and the system checks with the command's tags.
 WORKER_START = """
 import json, sys
 import django
 django.setup()
 from django.core import checks
 from django_rq_lite.management.commands import rqworker
-checks.run_checks()
+checks.run_checks(tags=rqworker.Command.requires_system_checks)
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -6,6 +6,8 @@ of the worker it starts:
 - ``RQ_LITE_SECOND_REDIS_URL`` adds the queue ``remote`` on that server.
 - ``RQ_LITE_WORKER_DB=postgresql`` uses the local PostgreSQL database
   ``test`` at 127.0.0.1:5432 with persistent connections.
+- ``RQ_LITE_UNKNOWN_QUEUE_KEY`` adds that key to the ``default`` queue,
+  which django-rq-lite's system check E003 rejects.
 - ``RQ_LITE_LOG_LEVEL`` sets the level of the ``rq.worker`` logger in
   ``LOGGING`` and prefixes every log line with ``django-logging``.
 """
@@ -31,6 +33,13 @@ if os.environ.get("RQ_LITE_WORKER_DB") == "postgresql":
             # could reuse a connection that the server has closed.
             "CONN_MAX_AGE": None,
         }
+    }
+
+_unknown_key = os.environ.get("RQ_LITE_UNKNOWN_QUEUE_KEY")
+if _unknown_key:
+    RQ_QUEUES = {
+        **RQ_QUEUES,
+        "default": {**RQ_QUEUES["default"], _unknown_key: True},
     }
 
 _log_level = os.environ.get("RQ_LITE_LOG_LEVEL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -12,6 +13,12 @@ from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
 
 from django_rq_lite import conf
+
+# The system checks that the worker commands run at start: django-rq-lite's
+# own, which validate RQ_QUEUES and RQ. The project's other checks (URLconf,
+# admin, templates) load modules that a worker never uses, which would hold
+# about a megabyte in every worker process. "manage.py check" runs them all.
+WORKER_CHECK_TAGS = ["django_rq_lite"]
 
 logger = logging.getLogger("django_rq_lite.worker")
 
@@ -150,6 +157,19 @@ def stop_if_signalled_during_start(worker):
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
+
+
+def freeze_startup_objects():
+    """Move the objects created so far out of the garbage collector's reach.
+
+    A worker builds its settings, modules and classes once and keeps them
+    until it exits, so the collector's passes over them are wasted work.
+    Frozen, they are skipped by every later full collection, by those of
+    each forked work-horse (whose writes would copy the shared pages), and
+    by those at interpreter exit, which took most of an idle worker's stop
+    time. Python's documentation of ``gc.freeze()`` advises it before a fork.
+    """
+    gc.freeze()
 
 
 def add_development_arguments(parser):

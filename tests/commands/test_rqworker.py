@@ -205,6 +205,69 @@ def test_default_worker_class_forks_work_horse(start_worker):
     assert horse_pid != worker.pid
 
 
+# A Django process tracks tens of thousands of objects once it has started;
+# a worker that freezes nothing has none frozen.
+STARTED_PROCESS_OBJECTS = 10_000
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--worker-class", "rq.Worker"],
+        ["--worker-class", "rq.SimpleWorker"],
+        ["--processes", "2"],
+    ],
+    ids=["fast-worker", "rq-worker", "simple-worker", "two-processes"],
+)
+def test_worker_freezes_start_up_objects(start_worker, options):
+    job = get_queue().enqueue(jobs.worker_start_state)
+
+    worker = start_worker("--burst", *options)
+
+    assert worker.wait(timeout=60) == 0, worker.output()
+    state = job.latest_result().return_value
+    assert state["frozen_objects"] > STARTED_PROCESS_OBJECTS
+
+
+def test_worker_pool_freezes_start_up_objects(flush_redis):
+    job = get_queue().enqueue(jobs.worker_start_state)
+
+    result = run_worker("-n", "1", "--burst", command="rqworker-pool")
+
+    assert result.returncode == 0, result.stderr
+    state = job.latest_result().return_value
+    assert state["frozen_objects"] > STARTED_PROCESS_OBJECTS
+    assert state["urlconf_loaded"] is False
+
+
+def test_worker_runs_only_its_own_system_checks(start_worker):
+    job = get_queue().enqueue(jobs.worker_start_state)
+
+    worker = start_worker("--burst")
+
+    assert worker.wait(timeout=60) == 0, worker.output()
+    # The URL check of a full run would have imported the URLconf.
+    assert job.latest_result().return_value["urlconf_loaded"] is False
+
+
+@pytest.mark.parametrize("command", ["rqworker", "rqworker-pool"])
+def test_invalid_rq_setting_stops_worker_start(command, flush_redis):
+    get_queue().enqueue(jobs.add, 1, 2)
+
+    result = run_worker(
+        "--burst",
+        command=command,
+        settings="tests.worker_settings",
+        RQ_LITE_UNKNOWN_QUEUE_KEY="TIMEOUT_SECONDS",
+    )
+
+    assert result.returncode != 0
+    assert "django_rq_lite.E003" in result.stderr
+    assert "TIMEOUT_SECONDS" in result.stderr
+    assert get_queue().count == 1
+
+
 def test_queue_class_option(flush_redis):
     get_queue().enqueue(jobs.add, 1, 2)
     get_queue().enqueue(jobs.add, 3, 4)

@@ -24,16 +24,20 @@ def worker_env(settings: str = "tests.settings", **extra: str) -> dict[str, str]
     return {**os.environ, "DJANGO_SETTINGS_MODULE": settings, **extra}
 
 
-def worker_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "django", "rqworker", *args]
+def worker_command(*args: str, command: str = "rqworker") -> list[str]:
+    return [sys.executable, "-m", "django", command, *args]
 
 
 def run_worker(
-    *args: str, timeout: float = 60, settings: str = "tests.settings", **env: str
+    *args: str,
+    timeout: float = 60,
+    settings: str = "tests.settings",
+    command: str = "rqworker",
+    **env: str,
 ) -> subprocess.CompletedProcess:
-    """Run ``rqworker`` to its end and return it with its text output."""
+    """Run ``command`` (``rqworker`` by default) to its end; return its output."""
     return subprocess.run(
-        worker_command(*args),
+        worker_command(*args, command=command),
         env=worker_env(settings, **env),
         cwd=REPO_DIR,
         capture_output=True,

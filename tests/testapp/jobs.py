@@ -1,6 +1,8 @@
 """Job functions that the tests enqueue and worker processes import."""
 
+import gc
 import os
+import sys
 import time
 
 from rq import Queue
@@ -280,3 +282,17 @@ def fail_with_payment_declined(reason="card expired"):
 def worker_environment():
     """Return the RQ_WORKER_ID and RQ_JOB_ID variables of the job's process."""
     return [os.environ.get("RQ_WORKER_ID"), os.environ.get("RQ_JOB_ID")]
+
+
+def worker_start_state():
+    """Return what the worker process did before its work loop.
+
+    A work-horse is a fork of its worker, so it shows the worker's state.
+    ``frozen_objects`` counts the objects frozen out of the garbage
+    collector. ``urlconf_loaded`` says whether the project's URLconf was
+    imported, which in a worker only a full system check run does.
+    """
+    return {
+        "frozen_objects": gc.get_freeze_count(),
+        "urlconf_loaded": "tests.urls" in sys.modules,
+    }

@@ -18,6 +18,8 @@ class Command(BaseCommand):
         "worker also moves due scheduled jobs to their queues."
     )
 
+    requires_system_checks = worker_options.WORKER_CHECK_TAGS
+
     def add_arguments(self, parser):
         parser.add_argument(
             "-n",
@@ -52,6 +54,7 @@ class Command(BaseCommand):
         # The pool forks its workers, and a child must not share the
         # parent's database sockets.
         connections.close_all()
+        worker_options.freeze_startup_objects()
         with worker_options.pid_file(options["pid"]):
             try:
                 pool.start(burst=options["burst"], logging_level=level)

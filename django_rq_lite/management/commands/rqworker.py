@@ -34,6 +34,8 @@ class Command(BaseCommand):
         "(default: the 'default' queue)."
     )
 
+    requires_system_checks = worker_options.WORKER_CHECK_TAGS
+
     def add_arguments(self, parser):
         worker_options.add_queue_arguments(parser)
         parser.add_argument(
@@ -101,6 +103,7 @@ class Command(BaseCommand):
                 "process of its own instead."
             )
         if options["processes"] != 1:
+            worker_options.freeze_startup_objects()
             with worker_options.pid_file(options["pid"]):
                 fast_options.run_processes(
                     options,
@@ -114,6 +117,7 @@ class Command(BaseCommand):
         with worker_options.pid_file(options["pid"]), cron_thread(scheduler):
             try:
                 worker_options.stop_if_signalled_during_start(worker)
+                worker_options.freeze_startup_objects()
                 worker.work(**self._work_options(options))
             except RedisError as error:
                 raise CommandError(
@@ -134,6 +138,7 @@ class Command(BaseCommand):
         options = {**options, "name": name}
         worker = self._build_worker(queue_names, options)
         worker_options.stop_if_signalled_during_start(worker)
+        worker_options.freeze_startup_objects()
         worker.work(**self._work_options(options))
 
     def _build_worker(self, queue_names, options):
