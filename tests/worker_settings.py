@@ -8,6 +8,10 @@ of the worker it starts:
   ``test`` at 127.0.0.1:5432 with persistent connections.
 - ``RQ_LITE_UNKNOWN_QUEUE_KEY`` adds that key to the ``default`` queue,
   which django-rq-lite's system check E003 rejects.
+- ``RQ_LITE_CHECK_MARKER`` registers a system check of the project, with
+  no tag, that writes this file when it runs.
+- ``RQ_LITE_BROKEN_URLCONF`` makes ``ROOT_URLCONF`` a module that raises
+  on import.
 - ``RQ_LITE_LOG_LEVEL`` sets the level of the ``rq.worker`` logger in
   ``LOGGING`` and prefixes every log line with ``django-logging``.
 """
@@ -41,6 +45,20 @@ if _unknown_key:
         **RQ_QUEUES,
         "default": {**RQ_QUEUES["default"], _unknown_key: True},
     }
+
+_check_marker = os.environ.get("RQ_LITE_CHECK_MARKER")
+if _check_marker:
+    from django.core.checks import register
+
+    @register()
+    def write_check_marker(app_configs=None, **kwargs):
+        with open(_check_marker, "w") as marker:
+            marker.write("ran")
+        return []
+
+
+if os.environ.get("RQ_LITE_BROKEN_URLCONF"):
+    ROOT_URLCONF = "tests.broken_urls"
 
 _log_level = os.environ.get("RQ_LITE_LOG_LEVEL")
 if _log_level:

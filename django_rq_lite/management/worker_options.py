@@ -9,14 +9,16 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
+from django.urls import get_resolver
 from django.utils.module_loading import import_string
 
 from django_rq_lite import conf
 
 # The system checks that the worker commands run at start: django-rq-lite's
-# own, which validate RQ_QUEUES and RQ. The project's other checks (URLconf,
-# admin, templates) load modules that a worker never uses, which would hold
+# own, which validate RQ_QUEUES and RQ. The project's other checks (admin,
+# models, templates) load modules that a worker never uses, which would hold
 # about a megabyte in every worker process. "manage.py check" runs them all.
 WORKER_CHECK_TAGS = ["django_rq_lite"]
 
@@ -159,17 +161,43 @@ def stop_if_signalled_during_start(worker):
         signal.signal(signum, request_stop)
 
 
-def freeze_startup_objects():
-    """Move the objects created so far out of the garbage collector's reach.
+def prepare_for_jobs(command):
+    """Load the URLconf, then freeze the objects that the process built so far.
 
     A worker builds its settings, modules and classes once and keeps them
-    until it exits, so the collector's passes over them are wasted work.
+    until it exits, so the garbage collector's passes over them are wasted.
     Frozen, they are skipped by every later full collection, by those of
     each forked work-horse (whose writes would copy the shared pages), and
     by those at interpreter exit, which took most of an idle worker's stop
     time. Python's documentation of ``gc.freeze()`` advises it before a fork.
+
+    Only a command run from the command line freezes, because its process
+    ends with it. In a process that calls ``call_command()``, such as a
+    test run, the garbage that exists at that moment could never be freed.
     """
-    gc.freeze()
+    load_urlconf()
+    # Django's run_from_argv() sets this attribute; call_command() does not.
+    if getattr(command, "_called_from_command_line", False):
+        gc.freeze()
+
+
+def load_urlconf():
+    """Import the project's URLconf, so that forked work-horses inherit it.
+
+    Without it, a job that calls ``reverse()`` imports the URLconf and its
+    views in every horse, which under RQ's ``Worker`` means every job.
+    """
+    if not getattr(settings, "ROOT_URLCONF", None):
+        return
+    try:
+        get_resolver().url_patterns  # noqa: B018 - imports the URLconf.
+    except Exception as error:
+        logger.warning(
+            "Could not import the URLconf %s: %s. Jobs that reverse URLs will "
+            "fail with the same error until it is fixed.",
+            settings.ROOT_URLCONF,
+            error,
+        )
 
 
 def add_development_arguments(parser):

@@ -1,5 +1,6 @@
 """The rqworker command run as a real process: queue selection and options."""
 
+import gc
 import time
 from datetime import timedelta
 
@@ -238,17 +239,63 @@ def test_worker_pool_freezes_start_up_objects(flush_redis):
     assert result.returncode == 0, result.stderr
     state = job.latest_result().return_value
     assert state["frozen_objects"] > STARTED_PROCESS_OBJECTS
-    assert state["urlconf_loaded"] is False
+    assert state["urlconf_loaded"] is True
 
 
-def test_worker_runs_only_its_own_system_checks(start_worker):
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--worker-class", "rq.Worker"]],
+    ids=["fast-worker", "rq-worker"],
+)
+def test_worker_preloads_urlconf_for_horses(start_worker, options):
     job = get_queue().enqueue(jobs.worker_start_state)
 
-    worker = start_worker("--burst")
+    worker = start_worker("--burst", *options)
 
     assert worker.wait(timeout=60) == 0, worker.output()
-    # The URL check of a full run would have imported the URLconf.
-    assert job.latest_result().return_value["urlconf_loaded"] is False
+    assert job.latest_result().return_value["urlconf_loaded"] is True
+
+
+def test_broken_urlconf_logs_and_worker_runs(flush_redis):
+    job = get_queue().enqueue(jobs.add, 1, 2)
+
+    result = run_worker(
+        "--burst", settings="tests.worker_settings", RQ_LITE_BROKEN_URLCONF="1"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Could not import the URLconf tests.broken_urls" in result.stderr
+    assert "this URLconf fails on purpose" in result.stderr
+    assert job.latest_result().return_value == 3
+
+
+def test_worker_in_process_freezes_nothing(flush_redis):
+    from django.core.management import call_command
+
+    job = get_queue().enqueue(jobs.add, 1, 2)
+    frozen_before = gc.get_freeze_count()
+
+    call_command("rqworker", "--burst", "--worker-class", "rq.SimpleWorker")
+
+    assert job.latest_result().return_value == 3
+    assert gc.get_freeze_count() == frozen_before
+
+
+@pytest.mark.parametrize("command", ["rqworker", "rqworker-pool"])
+def test_worker_skips_project_checks(command, tmp_path, flush_redis):
+    marker = tmp_path / "check-ran"
+    settings = {"settings": "tests.worker_settings"}
+
+    run = run_worker(
+        "--burst", command=command, RQ_LITE_CHECK_MARKER=str(marker), **settings
+    )
+    assert run.returncode == 0, run.stderr
+    assert not marker.exists()
+
+    # The same check runs in "manage.py check", so the marker can appear.
+    check = run_worker(command="check", RQ_LITE_CHECK_MARKER=str(marker), **settings)
+    assert check.returncode == 0, check.stderr
+    assert marker.read_text() == "ran"
 
 
 @pytest.mark.parametrize("command", ["rqworker", "rqworker-pool"])

@@ -289,8 +289,8 @@ def worker_start_state():
 
     A work-horse is a fork of its worker, so it shows the worker's state.
     ``frozen_objects`` counts the objects frozen out of the garbage
-    collector. ``urlconf_loaded`` says whether the project's URLconf was
-    imported, which in a worker only a full system check run does.
+    collector. ``urlconf_loaded`` is whether the project's URLconf was
+    imported, which this job does not do itself.
     """
     return {
         "frozen_objects": gc.get_freeze_count(),

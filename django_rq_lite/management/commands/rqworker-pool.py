@@ -54,7 +54,7 @@ class Command(BaseCommand):
         # The pool forks its workers, and a child must not share the
         # parent's database sockets.
         connections.close_all()
-        worker_options.freeze_startup_objects()
+        worker_options.prepare_for_jobs(self)
         with worker_options.pid_file(options["pid"]):
             try:
                 pool.start(burst=options["burst"], logging_level=level)

@@ -103,7 +103,7 @@ class Command(BaseCommand):
                 "process of its own instead."
             )
         if options["processes"] != 1:
-            worker_options.freeze_startup_objects()
+            worker_options.prepare_for_jobs(self)
             with worker_options.pid_file(options["pid"]):
                 fast_options.run_processes(
                     options,
@@ -117,7 +117,7 @@ class Command(BaseCommand):
         with worker_options.pid_file(options["pid"]), cron_thread(scheduler):
             try:
                 worker_options.stop_if_signalled_during_start(worker)
-                worker_options.freeze_startup_objects()
+                worker_options.prepare_for_jobs(self)
                 worker.work(**self._work_options(options))
             except RedisError as error:
                 raise CommandError(
@@ -138,7 +138,7 @@ class Command(BaseCommand):
         options = {**options, "name": name}
         worker = self._build_worker(queue_names, options)
         worker_options.stop_if_signalled_during_start(worker)
-        worker_options.freeze_startup_objects()
+        worker_options.prepare_for_jobs(self)
         worker.work(**self._work_options(options))
 
     def _build_worker(self, queue_names, options):
