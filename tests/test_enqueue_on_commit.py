@@ -1,6 +1,5 @@
 """Enqueue at once or on commit, on every enqueue path, against real Redis."""
 
-import functools
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from django_rq_lite.connections import get_connection
 from django_rq_lite.decorators import job
 from django_rq_lite.on_commit import PendingJob
 from tests.dashboard.helpers import run_burst_worker
+from tests.postgresql import postgresql_unavailable_reason
 from tests.testapp.jobs import add
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -324,23 +324,6 @@ def test_check_valid_options(settings, redis_url):
     settings.RQ = {"COMMIT_MODE": "on_commit", "COMMIT_DATABASE": "default"}
     ids = [message.id for message in run_checks()]
     assert not {"django_rq_lite.E013", "django_rq_lite.E014"} & set(ids)
-
-
-@functools.cache
-def postgresql_unavailable_reason():
-    """Return why the PostgreSQL cases cannot run, or an empty string."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect(
-            host="127.0.0.1", port=5432, dbname="test", user="postgres",
-            connect_timeout=2,
-        ):  # fmt: skip
-            return ""
-    except psycopg.Error as error:
-        return f"PostgreSQL at 127.0.0.1:5432 is unreachable: {error}"
 
 
 def run_cases(tmp_path, selection, extra_env=None):

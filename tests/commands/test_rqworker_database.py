@@ -5,15 +5,13 @@ The PostgreSQL tests need the psycopg package and a server at
 Without them, those tests are skipped.
 """
 
-import functools
-import os
-
 import pytest
 from django.contrib.auth.models import Group
 from rq.job import JobStatus
 
 from django_rq_lite import get_queue
 from tests.commands.worker_process import run_worker
+from tests.postgresql import postgresql_unavailable_reason
 from tests.reliability.helpers import FAST_WORKER_MARKS
 from tests.testapp import jobs
 
@@ -27,25 +25,6 @@ POSTGRESQL_ENV = {
     "settings": "tests.worker_settings",
     "RQ_LITE_WORKER_DB": "postgresql",
 }
-
-
-@functools.cache
-def postgresql_unavailable_reason():
-    """Return why the PostgreSQL tests cannot run, or an empty string."""
-    if os.environ.get("RQ_LITE_TEST_POSTGRESQL") == "0":
-        return "RQ_LITE_TEST_POSTGRESQL is 0"
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect(
-            host="127.0.0.1", port=5432, dbname="test", user="postgres",
-            connect_timeout=2,
-        ):  # fmt: skip
-            return ""
-    except psycopg.Error as error:
-        return f"PostgreSQL at 127.0.0.1:5432 is unreachable: {error}"
 
 
 @pytest.fixture

@@ -169,6 +169,7 @@ def test_max_jobs_per_horse_needs_fast_worker():
 
     assert result.returncode != 0
     assert "--max-jobs-per-horse needs a worker that reuses" in result.stderr
+    assert "the worker class is rq.Worker." in result.stderr
 
 
 def test_rqworker_default_is_fast_worker(flush_redis):
