@@ -107,6 +107,12 @@ def get_queues_setting() -> dict[str, dict[str, Any]]:
     queues = getattr(settings, "RQ_QUEUES", None)
     if queues is None:
         return DEFAULT_QUEUES
+    if not isinstance(queues, dict):
+        raise ImproperlyConfigured(
+            f"RQ_QUEUES must be a dict of queue names to options, not "
+            f"{type(queues).__name__}. For example: RQ_QUEUES = "
+            '{"default": {"URL": "redis://localhost:6379/0"}}.'
+        )
     return queues
 
 

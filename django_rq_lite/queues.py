@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from redis import Redis
 from rq import Queue
+from rq.exceptions import TimeoutFormatError
 from rq.job import Job, JobStatus
 from rq.utils import parse_timeout
 
@@ -371,6 +373,7 @@ def build_queue(
     options = conf.get_queue_options(name)
     if default_timeout is None:
         default_timeout = conf.get_job_default(name, "DEFAULT_TIMEOUT")
+        check_timeout_setting(name, default_timeout)
     if is_async is None:
         is_async = options.get("ASYNC", True)
     if serializer is None:
@@ -385,6 +388,22 @@ def build_queue(
         serializer=serializer,
         **kwargs,
     )
+
+
+def check_timeout_setting(name: str, value: Any) -> None:
+    """Raise ``ImproperlyConfigured`` if the ``DEFAULT_TIMEOUT`` setting is invalid.
+
+    The system check E011 reports it too, but ``--skip-checks`` and code that
+    runs before the checks would otherwise get RQ's bare TimeoutFormatError.
+    """
+    try:
+        parse_timeout(value)
+    except (TimeoutFormatError, TypeError, ValueError) as error:
+        raise ImproperlyConfigured(
+            f"DEFAULT_TIMEOUT {value!r} of queue {name!r} (from RQ_QUEUES or RQ) "
+            f"is invalid: {error} Use a number of seconds, a string such as "
+            '"5m", or -1 for no timeout.'
+        ) from error
 
 
 def get_queues(*names: str, **kwargs: Any) -> list[Queue]:

@@ -5,6 +5,7 @@ import os
 import zlib
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
@@ -92,6 +93,27 @@ def test_get_queue_unknown_name_raises():
     with pytest.raises(QueueNotFound) as raised:
         get_queue("nope")
     assert "'default', 'high', 'low', 'sync'" in str(raised.value)
+
+
+def test_invalid_default_timeout_names_setting(redis_url):
+    queues = {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": "five"}}
+
+    with override_settings(RQ_QUEUES=queues):
+        with pytest.raises(ImproperlyConfigured) as raised:
+            get_queue()
+
+    assert "DEFAULT_TIMEOUT 'five' of queue 'default'" in str(raised.value)
+    assert 'a string such as "5m"' in str(raised.value)
+
+
+def test_rq_queues_list_is_rejected(redis_url):
+    with override_settings(RQ_QUEUES=[("default", {"URL": redis_url})]):
+        with pytest.raises(ImproperlyConfigured) as raised:
+            get_queue()
+
+    assert "RQ_QUEUES must be a dict of queue names to options, not list" in str(
+        raised.value
+    )
 
 
 def test_get_queue_unknown_name_is_key_error():
