@@ -62,12 +62,12 @@ def worker_options(options: dict, class_options: dict) -> dict:
     if not issubclass(worker_class, FastWorker):
         # Name the class as the user gave it: rq.Worker, not the module
         # that RQ defines it in.
-        given = class_options["worker_class"]
-        if not isinstance(given, str):
-            given = f"{worker_class.__module__}.{worker_class.__qualname__}"
+        class_name = class_options["worker_class"]
+        if not isinstance(class_name, str):
+            class_name = f"{worker_class.__module__}.{worker_class.__qualname__}"
         raise CommandError(
             f"--max-jobs-per-horse needs a worker that reuses its work-horse, "
-            f"but the worker class is {given}. Add --worker-class "
+            f"but the worker class is {class_name}. Add --worker-class "
             "django_rq_lite.fastworker.FastWorker."
         )
     return {"max_jobs_per_horse": limit}

@@ -176,7 +176,7 @@ def prepare_for_jobs(command):
     test run, the garbage that exists at that moment could never be freed.
     """
     load_urlconf()
-    # Django's run_from_argv() sets this attribute; call_command() does not.
+    # Django's run_from_argv() sets this attribute, and call_command() does not.
     if getattr(command, "_called_from_command_line", False):
         gc.freeze()
 

@@ -524,7 +524,7 @@ def test_rqworker_reload_restarts_on_change(tmp_path, flush_redis):
             os.utime(module, (stamp, stamp))
             return worker_pids(flush_redis) - {first_pid}
 
-        # A deadline only: on a loaded 2-core machine, 30 s once ran out.
+        # Only a deadline. On a loaded 2-core machine, 30 s once ran out.
         wait_for(touch_and_find_new_pid, 60, "the worker did not restart", 0.5)
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0, log.read_text()

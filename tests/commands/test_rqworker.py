@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
@@ -206,8 +207,8 @@ def test_default_worker_class_forks_work_horse(start_worker):
     assert horse_pid != worker.pid
 
 
-# A Django process tracks tens of thousands of objects once it has started;
-# a worker that freezes nothing has none frozen.
+# A Django process tracks tens of thousands of objects once it has started.
+# A worker that freezes nothing has none frozen.
 STARTED_PROCESS_OBJECTS = 10_000
 
 
@@ -270,8 +271,6 @@ def test_broken_urlconf_logs_and_worker_runs(flush_redis):
 
 
 def test_worker_in_process_freezes_nothing(flush_redis):
-    from django.core.management import call_command
-
     job = get_queue().enqueue(jobs.add, 1, 2)
     frozen_before = gc.get_freeze_count()
 

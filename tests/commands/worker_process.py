@@ -35,7 +35,7 @@ def run_worker(
     command: str = "rqworker",
     **env: str,
 ) -> subprocess.CompletedProcess:
-    """Run ``command`` (``rqworker`` by default) to its end; return its output."""
+    """Run ``command`` (``rqworker`` by default) to its end and return its output."""
     return subprocess.run(
         worker_command(*args, command=command),
         env=worker_env(settings, **env),
