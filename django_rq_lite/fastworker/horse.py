@@ -273,18 +273,38 @@ class HorseMixin:
                 following = self._start_following_job()
             self._dequeued = None
             if following is None:
-                # A handed end that no message carried is written here.
-                self._write_ends_here(unsent_only=True)
-                if self._left_busy:
-                    # The last job's end left the worker busy for the next
-                    # job. The worker trusts the horse to write it idle.
-                    self._write_idle()
+                self._end_chain()
                 channel.send_bytes(encode_reply(retire))
                 return retire
             job, queue, execution = following
             if self._report_or_fail(channel, job, queue, execution):
                 return True
             self._run_job(job, queue, execution)
+
+    def _end_chain(self) -> None:
+        """Write the ends that no message carried, and the worker's idle state.
+
+        The last job's end is handed on before the reply that tells whether
+        a job follows it. When none does, no message carries the end, so it
+        is written here, in the transaction that writes the worker idle.
+        """
+        unsent = [number for number, end in self._handed.items() if not end.sent]
+        if len(unsent) == 1 and self._left_busy:
+            end = self._handed[unsent[0]]
+            self._ending_chain = True
+            try:
+                self.handle_job_success(
+                    end.job, end.queue, end.queue.started_job_registry, end.execution
+                )
+            finally:
+                self._ending_chain = False
+            del self._handed[end.number]
+            return
+        self._write_ends_here(unsent_only=True)
+        if self._left_busy:
+            # The last job's end left the worker busy for the next job. The
+            # worker trusts the horse to write it idle.
+            self._write_idle()
 
     def _report_or_fail(
         self, channel: Any, job: Job, queue: Any, execution: Execution
@@ -376,6 +396,8 @@ class HorseMixin:
                     with self.connection.pipeline(transaction=False) as pipeline:
                         self._add_dequeue(pipeline)
                         (dequeued,) = self._execute_pipeline(pipeline)
+                elif isinstance(dequeued, packed_pipeline.SentRequest):
+                    (dequeued,) = dequeued.read()
                 pending_start, self._pending_start = self._pending_start, None
                 result = self._restore_dequeued(dequeued)
                 if result is None:
@@ -440,6 +462,11 @@ class HorseMixin:
         """
         stand_in = self._new_job(self._stand_in_job_id)
         stand_in.origin = self._stand_in_queue_name
+        # A start serializes nothing. Without a serializer, the registries
+        # that RQ builds for the stand-in skip the check of the worker's
+        # serializer against RQ's Serializer protocol, which took about 15
+        # microseconds per start on Python 3.11 on the development machine.
+        stand_in.serializer = None
         state = self._state
         # This pipeline only collects the commands, and never runs.
         with self.connection.pipeline(transaction=False) as recorder:
@@ -507,12 +534,34 @@ class HorseMixin:
         process id check on taking and on returning the connection, and a
         poll of its socket.
         """
+        connection = self._connection_to_keep(pipeline)
+        if connection is None:
+            return packed_pipeline.execute(pipeline)
+        if isinstance(self._dequeued, packed_pipeline.SentRequest):
+            # Its replies come first on the connection.
+            self._dequeued.read()
+        return packed_pipeline.execute(pipeline, connection)
+
+    def _send_pipeline(self, pipeline: Any) -> packed_pipeline.SentRequest:
+        """Send ``pipeline`` as ``_execute_pipeline()`` runs it, without waiting.
+
+        Nothing else may run on the kept connection until the returned
+        request's ``read()``, which ``_execute_pipeline()`` calls first
+        when the request is ``self._dequeued``.
+        """
+        connection = self._connection_to_keep(pipeline)
+        if connection is None:
+            return packed_pipeline.SentRequest.done(packed_pipeline.execute(pipeline))
+        return packed_pipeline.send(pipeline, connection)
+
+    def _connection_to_keep(self, pipeline: Any) -> Any:
+        """Return the horse's kept connection for ``pipeline``, or None."""
         pool = self.connection.connection_pool
         if not self._in_fast_horse or pipeline.connection_pool is not pool:
-            return packed_pipeline.execute(pipeline)
+            return None
         if self._kept_connection is None:
             self._kept_connection = pool.get_connection(*CONNECTION_ARGS)
-        return packed_pipeline.execute(pipeline, self._kept_connection)
+        return self._kept_connection
 
     def _new_job(self, job_id: str) -> Job:
         """Return a job object for ``job_id`` with the worker's serializer.
@@ -594,16 +643,19 @@ class HorseMixin:
         take_next = (
             self._in_fast_horse
             and not self._ending_handed
+            and not self._ending_chain
             and uses_rq_dequeue(self.queue_class)
             and self._may_take_next_job()
         )
+        add_dequeue = take_next
         if take_next:
-            handed = self._hand_off_end(job, queue, execution)
-            if handed:
+            if self._hand_off_end(job, queue, execution):
                 return
-            if handed is not None:
-                # The queues had no job for this horse, so the chain ends.
-                take_next = False
+            if self._dequeued is not None:
+                # The next job's dequeue ran before the end turned out too
+                # large, or its result impossible to serialize, to hand on.
+                take_next = bool(self._dequeued)
+                add_dequeue = False
         keep_busy = take_next or self._ending_handed
         with self.connection.pipeline() as pipeline:
             pipeline.scard(job.dependents_key)
@@ -627,7 +679,7 @@ class HorseMixin:
                 self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             finally:
                 self._keep_busy = False
-            if take_next:
+            if add_dequeue:
                 # The next job leaves its queue in this transaction, saving
                 # the two round trips of a dequeue.
                 self._add_dequeue(pipeline)
@@ -635,7 +687,7 @@ class HorseMixin:
         if not self._ending_handed:
             self._left_busy = take_next
         dependents = results[0]
-        if take_next:
+        if add_dequeue:
             # False when the queues were empty, so the horse does not look again.
             self._dequeued = results[-1] or False
         if dependents:
@@ -739,7 +791,7 @@ class HorseMixin:
         if self.connection.scard(job.dependents_key):
             self._enqueue_dependents(job, queue)
 
-    def _hand_off_end(self, job: Job, queue: Any, execution: Execution) -> bool | None:
+    def _hand_off_end(self, job: Job, queue: Any, execution: Execution) -> bool:
         """Start the next job, and leave the success of ``job`` to the worker.
 
         A horse that writes each job's success before it starts the next
@@ -750,25 +802,35 @@ class HorseMixin:
         code while the horse runs the next job, so the two overlap on two
         cores, as Celery's prefork pool overlaps its broker work with tasks.
 
+        The horse sends the next job's dequeue and start (START_SCRIPT)
+        without waiting for the reply: it builds the message, and finishes
+        this job's Django clean-up, while Redis runs the script, and
+        ``_start_following_job()`` reads the reply. When the queues turn
+        out empty, ``_end_chain()`` writes the success.
+
         The horse keeps the job until the worker sets the shared
         ``_handed_ack`` counter after the write. If the worker dies first,
         the horse writes the success itself (``_settle_handed_ends()``).
 
-        Return True when the next job started and this end is handed on.
-        Return False when the queues had no job for this horse, so the
-        caller writes the success itself. Return None when this end cannot
-        be handed on, because of its webhooks, its size or its return value.
+        Return True when this end is handed on. Return False when it cannot
+        be, because of its webhooks, its size or its return value; then
+        ``self._dequeued`` is still None, or holds the reply of a dequeue
+        that has run.
         """
-        message = self._handed_message(job, queue, execution)
-        if message is None:
-            return None
+        if getattr(job, "webhooks", None):
+            # RQ sends webhooks after the success is written, so a job with
+            # webhooks has its success written here, before they are sent.
+            return False
         self._prune_handed_ends()
         with self.connection.pipeline(transaction=False) as pipeline:
             self._add_dequeue(pipeline)
-            (dequeued,) = self._execute_pipeline(pipeline)
-        # False when the queues were empty, so the horse does not look again.
-        self._dequeued = dequeued or False
-        if not dequeued:
+            sent = self._send_pipeline(pipeline)
+        self._dequeued = sent
+        message = self._handed_message(job, queue, execution)
+        if message is None:
+            (dequeued,) = sent.read()
+            # False when the queues were empty, so the horse does not look again.
+            self._dequeued = dequeued or False
             return False
         self._left_busy = True
         self._handed[message[0]] = HandedEnd(message[0], job, queue, execution, message)
@@ -778,10 +840,6 @@ class HorseMixin:
         self, job: Job, queue: Any, execution: Execution
     ) -> tuple | None:
         """Return what the worker needs to write the success of ``job``, or None."""
-        if getattr(job, "webhooks", None):
-            # RQ sends webhooks after the success is written, so a job with
-            # webhooks has its success written here, before they are sent.
-            return None
         try:
             fields = job.to_dict(include_meta=False, include_result=False)
             for name, value in fields.items():

@@ -49,38 +49,118 @@ def execute(pipeline: Pipeline, connection: Any = None) -> list:
     commands = pipeline.command_stack
     if not _can_pack(pipeline, commands):
         return pipeline.execute()
-    encoder = pipeline.connection_pool.get_encoder()
-    request = _pack(commands, encoder, pipeline.transaction)
-
-    def send_and_read(redis_connection):
-        return _send_and_read(
-            redis_connection, request, len(commands), pipeline.transaction
-        )
-
+    request = Request(pipeline)
     if connection is None:
-        replies = run_on_connection(pipeline.connection_pool, send_and_read)
+        replies = run_on_connection(pipeline.connection_pool, request.send_and_read)
     else:
-        replies = run_on_held_connection(connection, send_and_read)
-    callbacks = pipeline.response_callbacks
-    # The keys of redis-py's CaseInsensitiveDict are upper case, and reading
-    # it as a plain dict skips a Python call of its get() per command.
-    upper_case_keys = type(callbacks) is CaseInsensitiveDict
-    results = []
-    for (args, options), reply in zip(commands, replies, strict=True):
-        if upper_case_keys:
-            callback = dict.get(callbacks, args[0].upper())
-        else:
-            callback = callbacks.get(args[0])
-        if callback is not None:
-            if options:
-                options = {
-                    name: value for name, value in options.items() if name != "keys"
-                }
-            reply = callback(reply, **options)
-        results.append(reply)
-    # reset() would also clear state that _can_pack() found unused.
-    pipeline.command_stack = []
-    return results
+        replies = run_on_held_connection(connection, request.send_and_read)
+    return request.results(replies)
+
+
+def send(pipeline: Pipeline, connection: Any) -> SentRequest:
+    """Send the commands queued on ``pipeline`` and return before Redis replies.
+
+    ``connection`` is a connection that the caller keeps out of the pool,
+    as for ``execute()``. The caller reads the results with the returned
+    object's ``read()``, and sends nothing else on ``connection`` before.
+    A pipeline that ``execute()`` cannot pack runs at once.
+    """
+    commands = pipeline.command_stack
+    if not _can_pack(pipeline, commands):
+        return SentRequest.done(pipeline.execute())
+    request = Request(pipeline)
+    run_on_held_connection(connection, request.send)
+    return SentRequest(request, connection)
+
+
+class Request:
+    """The packed commands of a pipeline, and how to read their replies."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.commands = pipeline.command_stack
+        self.transaction = pipeline.transaction
+        self.callbacks = pipeline.response_callbacks
+        encoder = pipeline.connection_pool.get_encoder()
+        self.packed = _pack(self.commands, encoder, self.transaction)
+        # reset() would also clear state that _can_pack() found unused.
+        pipeline.command_stack = []
+
+    def send(self, connection: Any) -> None:
+        connection.send_packed_command([self.packed])
+
+    def read(self, connection: Any) -> list:
+        count = len(self.commands)
+        if self.transaction:
+            return read_transaction(connection, count)
+        replies = []
+        for _ in range(count):
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        # As in a transaction, every reply is read before the first error is raised.
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    def send_and_read(self, connection: Any) -> list:
+        self.send(connection)
+        return self.read(connection)
+
+    def results(self, replies: list) -> list:
+        """Return ``replies`` with redis-py's reply callbacks applied."""
+        callbacks = self.callbacks
+        # The keys of redis-py's CaseInsensitiveDict are upper case, and reading
+        # it as a plain dict skips a Python call of its get() per command.
+        upper_case_keys = type(callbacks) is CaseInsensitiveDict
+        results = []
+        for (args, options), reply in zip(self.commands, replies, strict=True):
+            if upper_case_keys:
+                callback = dict.get(callbacks, args[0].upper())
+            else:
+                callback = callbacks.get(args[0])
+            if callback is not None:
+                if options:
+                    options = {
+                        name: value for name, value in options.items() if name != "keys"
+                    }
+                reply = callback(reply, **options)
+            results.append(reply)
+        return results
+
+
+class SentRequest:
+    """A request that ``send()`` sent, whose replies are still to read."""
+
+    def __init__(self, request: Request | None, connection: Any) -> None:
+        self.request = request
+        self.connection = connection
+        self._results: list | None = None
+
+    @classmethod
+    def done(cls, results: list) -> SentRequest:
+        """Return a request that has run, whose ``read()`` returns ``results``."""
+        sent = cls(None, None)
+        sent._results = results
+        return sent
+
+    def read(self) -> list:
+        """Read the replies and return the results, as ``execute()`` would.
+
+        When the connection fails before every reply is read, Redis may or
+        may not have run the commands, so this raises the error instead of
+        sending them again.
+        """
+        if self._results is None:
+            try:
+                replies = self.request.read(self.connection)
+            except BaseException:
+                # Replies may remain unread on the connection.
+                self.connection.disconnect()
+                raise
+            self._results = self.request.results(replies)
+        return self._results
 
 
 def _can_pack(pipeline: Pipeline, commands: list) -> bool:
@@ -147,22 +227,3 @@ def _pack_command(args: tuple, encoder: Any) -> bytes:
             value = encoder.encode(value)
         parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
     return b"".join(parts)
-
-
-def _send_and_read(
-    connection: Any, request: bytes, count: int, transaction: bool
-) -> list:
-    connection.send_packed_command([request])
-    if transaction:
-        return read_transaction(connection, count)
-    replies = []
-    for _ in range(count):
-        try:
-            replies.append(connection.read_response())
-        except ResponseError as error:
-            replies.append(error)
-    # As in a transaction, every reply is read before the first error is raised.
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            raise reply
-    return replies

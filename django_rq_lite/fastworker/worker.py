@@ -133,6 +133,7 @@ class FastWorker(HorseMixin, Worker):
         self._handed: dict = {}
         self._handed_count = 0
         self._ending_handed = False
+        self._ending_chain = False
         # Shared with the horse: the number of the last handed end written.
         # The worker also keeps the ends it has yet to write, in order.
         self._handed_ack: Any = None

@@ -208,6 +208,31 @@ def test_burst_worker_hands_ends_on(run_fast_worker, flush_redis):
     assert flush_redis.keys("rq:execution:*") == []
 
 
+def test_large_end_in_chain_written_here(run_fast_worker, flush_redis):
+    queue = get_queue()
+    before = [queue.enqueue(jobs.add, index, 1) for index in range(3)]
+    large_data = os.urandom(MAX_HANDED_END_BYTES)
+    large = queue.enqueue(jobs.measure_argument, large_data)
+    after = [queue.enqueue(jobs.add, index, 1) for index in range(3, 6)]
+
+    result = run_fast_worker("--logging-level", "DEBUG")
+
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    # The horse dequeued the next job before it found this end too large,
+    # so it wrote the end itself and ran that job.
+    assert f"success of job {large.id}, handed" not in log
+    assert large.return_value() == len(large_data)
+    assert len(large.results()) == 1
+    queued = [*before, *after]
+    assert [job.return_value() for job in queued] == [index + 1 for index in range(6)]
+    assert all(len(job.results()) == 1 for job in queued)
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+    assert flush_redis.keys("rq:execution:*") == []
+    (worker_key,) = flush_redis.keys("rq:worker:*")
+    assert int(flush_redis.hget(worker_key, "successful_job_count")) == 7
+
+
 def finished_with_deferred_dependent(queue):
     """Return a finished job whose dependent is still deferred, as after a crash
     between the success and the enqueue of its dependents."""

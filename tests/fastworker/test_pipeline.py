@@ -10,6 +10,7 @@ from redis.retry import Retry
 
 from django_rq_lite.fastworker import pipeline as packed_pipeline
 from django_rq_lite.job_writer import CONNECTION_ARGS
+from tests.commands.worker_process import wait_for
 
 
 class Status(str, enum.Enum):
@@ -193,3 +194,84 @@ def test_resp3_pipeline_runs_through_redis_py(redis_url):
 
 def test_empty_pipeline_returns_nothing(client):
     assert packed_pipeline.execute(client.pipeline()) == []
+
+
+@pytest.fixture
+def held_connection(client):
+    """Return a connection kept out of ``client``'s pool, as a horse keeps one."""
+    connection = client.connection_pool.get_connection(*CONNECTION_ARGS)
+    yield connection
+    client.connection_pool.release(connection)
+
+
+@pytest.mark.parametrize("transaction", [True, False])
+def test_sent_request_reads_execute_results(client, held_connection, transaction):
+    theirs = client.pipeline(transaction=transaction)
+    queue_commands(theirs, "theirs")
+    their_results = theirs.execute()
+
+    ours = client.pipeline(transaction=transaction)
+    queue_commands(ours, "ours")
+    sent = packed_pipeline.send(ours, held_connection)
+    assert ours.command_stack == []
+    results = sent.read()
+
+    assert results == their_results
+    # A second read returns the same results without reading again.
+    assert sent.read() is results
+    assert stored(client, "ours") == stored(client, "theirs")
+
+
+def test_sent_request_runs_before_read(client, held_connection):
+    pipe = client.pipeline(transaction=False)
+    pipe.set("sent", 1)
+    pipe.blpop(["never-pushed"], timeout=0.2)
+    sent = packed_pipeline.send(pipe, held_connection)
+
+    # Redis runs the request while the sender goes on.
+    wait_for(lambda: client.get("sent") == b"1", 1, "the sent request did not run")
+    assert sent.read() == [True, None]
+
+
+def test_sent_request_lost_connection_raises(client, held_connection):
+    pipe = client.pipeline(transaction=False)
+    pipe.client_id()
+    (client_id,) = packed_pipeline.execute(pipe, held_connection)
+    pipe.blpop(["never-pushed"], timeout=5)
+    sent = packed_pipeline.send(pipe, held_connection)
+    assert client.client_kill_filter(_id=client_id) == 1
+
+    # Redis may or may not have run the request, so it is not sent again.
+    with pytest.raises(redis.ConnectionError):
+        sent.read()
+    assert held_connection._sock is None
+    pipe.incr("counter")
+    assert packed_pipeline.execute(pipe, held_connection) == [1]
+
+
+def test_sent_request_error_reply_raised(client, held_connection):
+    pipe = client.pipeline(transaction=False)
+    pipe.set("text", "a")
+    pipe.incr("text")
+    pipe.set("after", 1)
+    sent = packed_pipeline.send(pipe, held_connection)
+
+    with pytest.raises(ResponseError):
+        sent.read()
+    assert client.get("after") == b"1"
+    # Every reply was read, so the connection still serves the next request.
+    pipe.get("after")
+    assert packed_pipeline.execute(pipe, held_connection) == [b"1"]
+
+
+def test_watched_pipeline_sent_by_redis_py(client, held_connection):
+    client.set("watched", 1)
+    pipe = client.pipeline()
+    pipe.watch("watched")
+    pipe.multi()
+    pipe.set("watched", 2)
+    sent = packed_pipeline.send(pipe, held_connection)
+
+    # redis-py ran it at once, on a connection of its own.
+    assert client.get("watched") == b"2"
+    assert sent.read() == [True]
