@@ -48,9 +48,10 @@ DONE = RawValue("l", 0)
 
 # Horse steps to time: (label, class attribute). Totals and counts are shared.
 STEPS = [
-    ("job end in the horse, with the next start", "handle_job_success"),
-    ("its round trip (pack, send, wait, parse)", "_execute_pipeline"),
+    ("job end in the horse, with the next start sent", "handle_job_success"),
     ("recording the next start's commands", "_record_start"),
+    ("sending the start script (pack, send)", "_send_pipeline"),
+    ("reading its reply later (wait, parse)", "_read_dequeued"),
     ("rebuilding the next job from the reply", "_restore_dequeued"),
     ("message to the worker", "_report_or_fail"),
 ]

@@ -397,7 +397,7 @@ class HorseMixin:
                         self._add_dequeue(pipeline)
                         (dequeued,) = self._execute_pipeline(pipeline)
                 elif isinstance(dequeued, packed_pipeline.SentRequest):
-                    (dequeued,) = dequeued.read()
+                    dequeued = self._read_dequeued(dequeued)
                 pending_start, self._pending_start = self._pending_start, None
                 result = self._restore_dequeued(dequeued)
                 if result is None:
@@ -553,6 +553,11 @@ class HorseMixin:
         if connection is None:
             return packed_pipeline.SentRequest.done(packed_pipeline.execute(pipeline))
         return packed_pipeline.send(pipeline, connection)
+
+    def _read_dequeued(self, sent: packed_pipeline.SentRequest) -> Any:
+        """Return the reply of START_SCRIPT, sent by ``_hand_off_end()``."""
+        (dequeued,) = sent.read()
+        return dequeued
 
     def _connection_to_keep(self, pipeline: Any) -> Any:
         """Return the horse's kept connection for ``pipeline``, or None."""
@@ -828,7 +833,7 @@ class HorseMixin:
         self._dequeued = sent
         message = self._handed_message(job, queue, execution)
         if message is None:
-            (dequeued,) = sent.read()
+            dequeued = self._read_dequeued(sent)
             # False when the queues were empty, so the horse does not look again.
             self._dequeued = dequeued or False
             return False
