@@ -22,6 +22,7 @@ from rq.worker import WorkerStatus
 
 from ..job_writer import CONNECTION_ARGS
 from . import pipeline as packed_pipeline
+from .restore import restore_job
 
 try:
     from rq.rate_limit import release_slot
@@ -509,7 +510,7 @@ class HorseMixin:
             dequeued[2],
         )
         job = self._new_job(job_id)
-        job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
+        restore_job(job, dict(zip(fields[::2], fields[1::2], strict=True)))
         prefix = self.queue_class.redis_queue_namespace_prefix
         return job, self._queue_named(queue_key[len(prefix) :])
 
@@ -522,7 +523,7 @@ class HorseMixin:
 
     def _perform_message(self, message: dict) -> None:
         job = self._new_job(message["job_id"])
-        job.restore(message["job_hash"])
+        restore_job(job, dict(message["job_hash"]))
         job.redis_server_version = message["redis_server_version"]
         queue = self._queue_named(message["queue_name"])
         self._run_job(job, queue, self._execution_from(message, job))

@@ -37,6 +37,7 @@ from .horse import (
     QueuedStart,
     decode_reply,
 )
+from .restore import restore_job
 
 # A state or heartbeat written to Redis less than this many seconds ago is
 # not written again, because the worker loop of RQ 3.0 repeats both several
@@ -614,7 +615,9 @@ class FastWorker(HorseMixin, Worker):
             self._enqueue_dependents_if_any(job, self._queue_named(queue_name))
             return
         encoder = self.connection.connection_pool.get_encoder()
-        job.restore({name: encoder.encode(value) for name, value in fields.items()})
+        restore_job(
+            job, {name: encoder.encode(value) for name, value in fields.items()}
+        )
         if result is not None:
             job.serializer = KnownResultSerializer(self.serializer, result)
             job._result = HANDED_RESULT
