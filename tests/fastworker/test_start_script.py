@@ -336,3 +336,29 @@ def test_invalid_reply_kills_horse(worker, monkeypatch, data):
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+
+
+def test_sent_start_read_before_next_pipeline(worker):
+    queue = get_queue()
+    queued = queue.enqueue(jobs.add, 1, 2)
+    worker._in_fast_horse = True
+    try:
+        with worker.connection.pipeline(transaction=False) as pipeline:
+            worker._add_dequeue(pipeline)
+            worker._dequeued = worker._send_pipeline(pipeline)
+        # Another pipeline on the kept connection reads the start's reply
+        # first, so each gets its own.
+        with worker.connection.pipeline(transaction=False) as pipeline:
+            pipeline.llen(queue.key)
+            assert worker._execute_pipeline(pipeline) == [0]
+        reply = worker._read_dequeued(worker._dequeued)
+    finally:
+        worker._in_fast_horse = False
+        if worker._kept_connection is not None:
+            worker.connection.connection_pool.release(worker._kept_connection)
+    pending = worker._pending_start
+    job, _ = worker._restore_dequeued(reply)
+    execution = worker._adopt_start(pending, job)
+    assert job.id == queued.id
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+    assert execution.job_id == queued.id
