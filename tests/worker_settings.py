@@ -14,6 +14,9 @@ of the worker it starts:
   on import.
 - ``RQ_LITE_LOG_LEVEL`` sets the level of the ``rq.worker`` logger in
   ``LOGGING`` and prefixes every log line with ``django-logging``.
+- ``RQ_LITE_LOSE_START_REPLY`` makes each FastWorker horse lose the reply
+  to its first start script after Redis ran the script, as a connection
+  that fails at that moment does.
 """
 
 import os
@@ -78,3 +81,19 @@ if _log_level:
             "django_rq_lite": {"handlers": ["console"], "level": "INFO"},
         },
     }
+
+if os.environ.get("RQ_LITE_LOSE_START_REPLY"):
+    import redis
+
+    from django_rq_lite.fastworker import pipeline as _packed_pipeline
+
+    _read_reply = _packed_pipeline.SentRequest.read
+
+    def _read_then_lose_reply(self):
+        # Each horse is a fork of the worker, so each loses one reply.
+        _packed_pipeline.SentRequest.read = _read_reply
+        _read_reply(self)
+        self.connection.disconnect()
+        raise redis.ConnectionError("Reply lost by RQ_LITE_LOSE_START_REPLY.")
+
+    _packed_pipeline.SentRequest.read = _read_then_lose_reply

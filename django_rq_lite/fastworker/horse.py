@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from redis.exceptions import WatchError
-from rq.executions import Execution
+from redis.exceptions import RedisError, WatchError
+from rq.exceptions import NoSuchJobError
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.suspension import is_suspended
@@ -275,6 +276,7 @@ class HorseMixin:
             self._dequeued = None
             if following is None:
                 self._end_chain()
+                self._fail_lost_start()
                 channel.send_bytes(encode_reply(retire))
                 return retire
             job, queue, execution = following
@@ -285,7 +287,7 @@ class HorseMixin:
     def _end_chain(self) -> None:
         """Write the ends that no message carried, and the worker's idle state.
 
-        The last job's end is handed on before the reply that tells whether
+        The last job's end is handed on before the reply that shows whether
         a job follows it. When none does, no message carries the end, so it
         is written here, in the transaction that writes the worker idle.
         """
@@ -332,12 +334,16 @@ class HorseMixin:
         queue: Any,
         execution: Execution,
         error: OSError | None = None,
+        cause: str | None = None,
     ) -> None:
-        """Fail a job that this horse started when its worker cannot monitor it."""
-        if os.getppid() == self._worker_pid and error is not None:
+        """Fail a job that this horse started when its worker cannot monitor it.
+
+        ``cause``, when given, is the reason's text after "Horse PID".
+        """
+        if cause is None and os.getppid() == self._worker_pid and error is not None:
             # A job closed or replaced the horse's end of the channel.
             cause = f"lost its channel to worker process {self._worker_pid} ({error})"
-        else:
+        elif cause is None:
             cause = f"outlived its worker process {self._worker_pid}"
         reason = (
             f"Horse {os.getpid()} {cause} before the job ran. "
@@ -410,11 +416,71 @@ class HorseMixin:
             self.reorder_queues(reference_queue=queue)
             job.redis_server_version = self.get_redis_server_version()
             self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
-        except Exception:
+        except RedisError as error:
             # The worker's loop retries Redis with its back-off.
+            self._lose_start(error)
+            return None
+        except Exception:
             self.log.exception("Horse %s: failed to dequeue a job", os.getpid())
             return None
         return job, queue, execution
+
+    def _lose_start(self, error: RedisError) -> None:
+        """Note that the reply to START_SCRIPT was lost with ``error``.
+
+        Redis may have run the script, so ``_fail_lost_start()`` looks for
+        the job it started once the chain ends. The horse looks for no
+        other job in this chain.
+        """
+        self.log.warning(
+            "Horse %s: failed to dequeue and start the next job: %s",
+            os.getpid(),
+            error,
+        )
+        if self._pending_start is not None:
+            self._lost_start = (self._pending_start, error)
+            self._pending_start = None
+        self._dequeued = False
+
+    def _fail_lost_start(self) -> None:
+        """Fail the job whose start a lost START_SCRIPT reply may have written.
+
+        When the connection fails after the script was sent, Redis may have
+        taken a job off its queue and started it, and the horse does not
+        know which. The start's execution id is known, and the worker's
+        executions set names the job. That job did not run, and no one
+        monitors it, so it fails at once, with the reason that it did not run,
+        instead of staying started until registry cleanup fails it as
+        abandoned. When Redis is still unreachable, this raises, so the
+        horse exits and the worker fails the jobs it does not know.
+        """
+        if self._lost_start is None:
+            return
+        start, error = self._lost_start
+        self._lost_start = None
+        key = WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)
+        suffix = f":{start.execution.id}"
+        for member in self.connection.smembers(key):
+            composite_key = as_text(member)
+            if not composite_key.endswith(suffix):
+                continue
+            job_id = composite_key[: -len(suffix)]
+            job = self._new_job(job_id)
+            try:
+                job.refresh()
+            except NoSuchJobError:
+                # The job was deleted, so only its execution record is left.
+                self.connection.srem(key, member)
+                return
+            start.execution.job_id = job_id
+            cause = (
+                f"lost its Redis connection ({error}) after the job's start "
+                "was written,"
+            )
+            self._fail_unmonitored_job(
+                job, self._queue_named(job.origin), start.execution, cause=cause
+            )
+            return
 
     def _dequeue(self) -> tuple[Job, Any] | None:
         return self.queue_class.dequeue_any(
@@ -819,9 +885,9 @@ class HorseMixin:
         the horse writes the success itself (``_settle_handed_ends()``).
 
         Return True when this end is handed on. Return False when it cannot
-        be, because of its webhooks, its size or its return value; then
-        ``self._dequeued`` is still None, or holds the reply of a dequeue
-        that has run.
+        be, because of its webhooks, its size, its return value or a Redis
+        error; then ``self._dequeued`` is still None, contains the reply of a
+        dequeue that has run, or is False after an error.
         """
         if getattr(job, "webhooks", None):
             # RQ sends webhooks after the success is written, so a job with
@@ -830,11 +896,20 @@ class HorseMixin:
         self._prune_handed_ends()
         with self.connection.pipeline(transaction=False) as pipeline:
             self._add_dequeue(pipeline)
-            sent = self._send_pipeline(pipeline)
+            try:
+                sent = self._send_pipeline(pipeline)
+            except RedisError as error:
+                # The caller writes this job's success in the next round trip.
+                self._lose_start(error)
+                return False
         self._dequeued = sent
         message = self._handed_message(job, queue, execution)
         if message is None:
-            dequeued = self._read_dequeued(sent)
+            try:
+                dequeued = self._read_dequeued(sent)
+            except RedisError as error:
+                self._lose_start(error)
+                return False
             # False when the queues were empty, so the horse does not look again.
             self._dequeued = dequeued or False
             return False

@@ -127,6 +127,8 @@ class FastWorker(HorseMixin, Worker):
         self._running_job: Any = None
         self._kept_connection: Any = None
         self._pending_start: Any = None
+        # A start whose START_SCRIPT reply was lost, and the error.
+        self._lost_start: Any = None
         self._state_after_start: Any = None
         self._stand_in_job_id = ""
         self._stand_in_queue_name = ""

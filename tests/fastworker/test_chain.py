@@ -10,7 +10,9 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue
-from tests.commands.worker_process import wait_for
+from django_rq_lite.fastworker.horse import MAX_HANDED_END_BYTES
+from tests.commands.worker_process import run_worker, wait_for
+from tests.fastworker.conftest import FAST_WORKER
 from tests.fastworker.test_shutdown import wait_until_started
 from tests.testapp import jobs
 
@@ -137,3 +139,42 @@ def test_custom_queue_class_dequeues_every_job(run_fast_worker, flush_redis):
     assert [job.get_status() for job in queued] == [JobStatus.FINISHED] * 3
     # The horse's own dequeue goes through the class's dequeue_any() too.
     assert flush_redis.get(jobs.CountingQueue.counter_key) == b"3"
+
+
+@pytest.mark.parametrize("first_size", ["small", "too large to hand on"])
+def test_lost_start_reply_fails_unrun_job(flush_redis, tmp_path, first_size):
+    queue = get_queue()
+    if first_size == "small":
+        first = queue.enqueue(jobs.add, 1, 2)
+        first_result = 3
+    else:
+        # Random bytes, which zlib cannot shrink below the limit.
+        data = os.urandom(MAX_HANDED_END_BYTES)
+        first = queue.enqueue(jobs.measure_argument, data)
+        first_result = len(data)
+    marker = tmp_path / "ran"
+    # The horse's start script takes this job, and the switch loses the
+    # script's reply after Redis ran it.
+    lost = queue.enqueue(jobs.write_marker, str(marker))
+    after = queue.enqueue(jobs.add, 3, 4)
+
+    result = run_worker(
+        *FAST_WORKER,
+        "--burst",
+        settings="tests.worker_settings",
+        RQ_LITE_LOSE_START_REPLY="1",
+    )
+
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "failed to dequeue and start the next job" in log
+    assert first.get_status() == JobStatus.FINISHED
+    assert first.return_value() == first_result
+    assert not marker.exists()
+    assert lost.get_status() == JobStatus.FAILED, log
+    reason = lost.latest_result().exc_string
+    assert "after the job's start was written" in reason
+    assert "The job did not run; requeue it." in reason
+    assert after.get_status() == JobStatus.FINISHED
+    assert StartedJobRegistry(queue=queue).get_job_ids() == []
+    assert flush_redis.keys("rq:execution:*") == []
