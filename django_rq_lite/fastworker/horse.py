@@ -294,13 +294,7 @@ class HorseMixin:
         unsent = [number for number, end in self._handed.items() if not end.sent]
         if len(unsent) == 1 and self._left_busy:
             end = self._handed[unsent[0]]
-            self._ending_chain = True
-            try:
-                self.handle_job_success(
-                    end.job, end.queue, end.queue.started_job_registry, end.execution
-                )
-            finally:
-                self._ending_chain = False
+            self._write_handed_end(end, idle=True)
             del self._handed[end.number]
             return
         self._write_ends_here(unsent_only=True)
@@ -724,8 +718,8 @@ class HorseMixin:
             if self._hand_off_end(job, queue, execution):
                 return
             if self._dequeued is not None:
-                # The next job's dequeue ran before the end turned out too
-                # large, or its result impossible to serialize, to hand on.
+                # The next job's dequeue was sent before the end turned out
+                # impossible to hand on. False means that it took no job.
                 take_next = bool(self._dequeued)
                 add_dequeue = False
         keep_busy = take_next or self._ending_handed
@@ -884,9 +878,9 @@ class HorseMixin:
         ``_handed_ack`` counter after the write. If the worker dies first,
         the horse writes the success itself (``_settle_handed_ends()``).
 
-        Return True when this end is handed on. Return False when it cannot
-        be, because of its webhooks, its size, its return value or a Redis
-        error; then ``self._dequeued`` is still None, contains the reply of a
+        Return True when this end is handed on. Return False when its
+        webhooks, its size, its return value or a Redis error keep it here.
+        Then ``self._dequeued`` is still None, contains the reply of a
         dequeue that has run, or is False after an error.
         """
         if getattr(job, "webhooks", None):
@@ -972,13 +966,25 @@ class HorseMixin:
                 # counter, maybe before it enqueued the dependents.
                 self._enqueue_dependents_if_any(end.job, end.queue)
                 continue
+            self._write_handed_end(end, idle=False)
+
+    def _write_handed_end(self, end: HandedEnd, idle: bool) -> None:
+        """Write the success of ``end`` here, with RQ's code.
+
+        With ``idle``, the same transaction writes the worker idle. Without
+        it, the worker's state is left as it is.
+        """
+        if idle:
+            self._ending_chain = True
+        else:
             self._ending_handed = True
-            try:
-                self.handle_job_success(
-                    end.job, end.queue, end.queue.started_job_registry, end.execution
-                )
-            finally:
-                self._ending_handed = False
+        try:
+            self.handle_job_success(
+                end.job, end.queue, end.queue.started_job_registry, end.execution
+            )
+        finally:
+            self._ending_chain = False
+            self._ending_handed = False
 
     def _settle_handed_ends(self) -> None:
         """Before the horse exits, see that every success it handed on is written.
