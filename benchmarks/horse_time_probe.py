@@ -6,22 +6,27 @@ The probe starts a private redis-server, as ``fastworker_probe.py`` does.
 It drains two kinds of job with one burst ``FastWorker``: a no-op job, and
 a job that inserts one row through Django's ORM into a SQLite file. Django's
 default ``CONN_MAX_AGE`` of 0 applies, so each ORM job opens a connection.
-Each job writes the time its code started and ended to shared memory.
-The probe prints the median time of the job's code, and the median gap
-between the end of one job's code and the start of the next. That gap is
-the horse's part of RQ's bookkeeping, its Redis round trip and Django's
-connection care.
+Each job writes the time its code started and ended to shared memory, by
+the clock and in the horse's CPU time. The probe prints the median time of
+the job's code, and the median gap between the end of one job's code and
+the start of the next. That gap is the horse's part of RQ's bookkeeping,
+its Redis round trip and Django's connection care. The CPU rows of both
+tell how much of that time the horse computes, rather than waits for
+Redis, the disk or a CPU.
 
 It also times a few of the horse's steps per job by wrapping their
 methods, as listed in STEPS. Timing adds a few microseconds to each step.
 The table ends with the CPU time per job of the worker process and its
-horses, from ``getrusage()``, and of the Redis server, from ``INFO cpu``.
+horses, from ``getrusage()``, of the Redis server, from ``INFO cpu``, and
+the time per job that the horses spent ready to run while another
+process had the CPU, from Linux's ``/proc/PID/schedstat``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import math
 import os
 import resource
 import shutil
@@ -41,9 +46,14 @@ from benchmarks import fastworker_probe  # noqa: E402
 from benchmarks.fastworker_probe import start_redis  # noqa: E402
 
 MAX_JOBS = 20000
-# Start and end of each job's code, from time.perf_counter().
+# Start and end of each job's code, from time.perf_counter(), and the
+# horse's CPU time at both, from time.process_time().
 STARTS = RawArray("d", MAX_JOBS)
 ENDS = RawArray("d", MAX_JOBS)
+CPU_STARTS = RawArray("d", MAX_JOBS)
+CPU_ENDS = RawArray("d", MAX_JOBS)
+# Seconds that the horses waited for a CPU while ready to run, in all.
+RUN_QUEUE_SECONDS = RawValue("d", 0.0)
 DONE = RawValue("l", 0)
 
 # Horse steps to time: (label, class attribute). Totals and counts are shared.
@@ -69,24 +79,39 @@ NOOP = "benchmarks.horse_time_probe.noop"
 INSERT = "benchmarks.horse_time_probe.insert_row"
 
 
-def record(started: float) -> None:
+def record(started: float, cpu_started: float) -> None:
     index = DONE.value
     if index < MAX_JOBS:
         STARTS[index] = started
+        CPU_STARTS[index] = cpu_started
         ENDS[index] = time.perf_counter()
+        CPU_ENDS[index] = time.process_time()
     DONE.value = index + 1
 
 
 def noop() -> None:
-    record(time.perf_counter())
+    record(time.perf_counter(), time.process_time())
 
 
 def insert_row() -> None:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     from django.contrib.auth.models import Group
 
     Group.objects.create(name=uuid.uuid4().hex)
-    record(started)
+    record(started, cpu_started)
+
+
+def run_queue_seconds() -> float | None:
+    """Return the seconds this process waited for a CPU while ready, or None.
+
+    The second field of ``/proc/self/schedstat`` counts them in nanoseconds
+    on Linux built with scheduler statistics.
+    """
+    try:
+        with open("/proc/self/schedstat") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def configure_django(url: str, directory: str) -> None:
@@ -118,6 +143,21 @@ def time_steps() -> None:
 
         setattr(FastWorker, name, timed)
 
+    close = FastWorker.close_horse_resources
+
+    @functools.wraps(close)
+    def close_and_count(self):
+        # Each horse calls this just before it exits.
+        if self._in_fast_horse:
+            waited = run_queue_seconds()
+            if waited is None:
+                RUN_QUEUE_SECONDS.value = float("nan")
+            else:
+                RUN_QUEUE_SECONDS.value += waited
+        return close(self)
+
+    FastWorker.close_horse_resources = close_and_count
+
 
 def measure(label: str, function: str, jobs: int, client) -> dict:
     from django.db import connections
@@ -126,6 +166,7 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
 
     client.flushdb()
     DONE.value = 0
+    RUN_QUEUE_SECONDS.value = 0.0
     for index in range(len(STEPS)):
         STEP_SECONDS[index] = 0.0
         STEP_CALLS[index] = 0
@@ -150,6 +191,8 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
         )
     bodies = [ENDS[index] - STARTS[index] for index in range(done)]
     gaps = [STARTS[index + 1] - ENDS[index] for index in range(done - 1)]
+    cpu_bodies = [CPU_ENDS[index] - CPU_STARTS[index] for index in range(done)]
+    cpu_gaps = [CPU_STARTS[index + 1] - CPU_ENDS[index] for index in range(done - 1)]
     steps = {
         step: STEP_SECONDS[index] / STEP_CALLS[index] if STEP_CALLS[index] else None
         for index, (step, _) in enumerate(STEPS)
@@ -159,6 +202,9 @@ def measure(label: str, function: str, jobs: int, client) -> dict:
         "jobs_per_second": jobs / elapsed,
         "body": statistics.median(bodies),
         "gap": statistics.median(gaps),
+        "cpu_body": statistics.mean(cpu_bodies),
+        "cpu_gap": statistics.mean(cpu_gaps),
+        "run_queue": RUN_QUEUE_SECONDS.value / jobs,
         "steps": steps,
         "cpu": cpu,
     }
@@ -177,7 +223,10 @@ def cpu_seconds(client) -> dict[str, float]:
 
 
 def milliseconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.2f}"
+    # NaN: a horse could not read its scheduler statistics.
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value * 1000:.2f}"
 
 
 def print_table(rows: list[dict]) -> None:
@@ -195,11 +244,22 @@ def print_table(rows: list[dict]) -> None:
         ("jobs/s", [f"{row['jobs_per_second']:.0f}" for row in rows]),
         ("job's own code", [milliseconds(row["body"]) for row in rows]),
         ("gap between two jobs' code", [milliseconds(row["gap"]) for row in rows]),
+        (
+            "CPU of the job's code (mean)",
+            [milliseconds(row["cpu_body"]) for row in rows],
+        ),
+        ("CPU of the gap (mean)", [milliseconds(row["cpu_gap"]) for row in rows]),
     ]
     for step, _ in STEPS:
         lines.append((step, [milliseconds(row["steps"][step]) for row in rows]))
     for name, label in CPU_LABELS.items():
         lines.append((label, [milliseconds(row["cpu"][name]) for row in rows]))
+    lines.append(
+        (
+            "horses ready to run, waiting for a CPU (mean)",
+            [milliseconds(row["run_queue"]) for row in rows],
+        )
+    )
     for number, (name, values) in enumerate(lines):
         print(f"| {name} | " + " | ".join(values) + " |")
         if number == 0:
