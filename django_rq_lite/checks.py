@@ -82,7 +82,7 @@ def check_queue(name: Any, options: Any) -> list:
     where = f"RQ_QUEUES[{name!r}]"
     messages = _check_keys(where, options, conf.QUEUE_KEYS, "django_rq_lite.E003")
     messages += _check_types(where, options, conf.QUEUE_KEYS)
-    messages += _check_connection_source(where, options)
+    messages += _check_connection_source(name, where, options)
     if isinstance(options.get("URL"), str):
         messages += _check_url(where, options["URL"])
     if isinstance(options.get("USE_REDIS_CACHE"), str):
@@ -220,7 +220,15 @@ def _check_types(where: str, options: dict, valid: dict) -> list:
     return messages
 
 
-def _check_connection_source(where: str, options: dict) -> list:
+def _check_connection_source(name: str, where: str, options: dict) -> list:
+    if not conf.names_server(options):
+        return [
+            Error(
+                conf.no_server_message(name),
+                hint=conf.NO_SERVER_HINT,
+                id="django_rq_lite.E025",
+            )
+        ]
     sources = [key for key in conf.CONNECTION_SOURCES if options.get(key)]
     if len(sources) <= 1:
         return []

@@ -195,6 +195,27 @@ def get_embedded_dir() -> Path:
     return Path(base_dir or Path.cwd()) / ".rq-embedded"
 
 
+def names_server(options: dict[str, Any]) -> bool:
+    """Tell whether queue options give one of the keys that name a Redis server.
+
+    An empty value counts as given, so that the URL check reports it.
+    """
+    return any(options.get(key) is not None for key in CONNECTION_SOURCES)
+
+
+# How to fix a queue whose options name no Redis server.
+NO_SERVER_HINT = (
+    "Add one of URL, HOST (with PORT and DB), SENTINELS or USE_REDIS_CACHE, "
+    'for example "URL": "redis://localhost:6379/0", or "URL": "embedded://" '
+    "for the development server."
+)
+
+
+def no_server_message(name: str) -> str:
+    """Return the error for queue ``name`` when its options name no Redis server."""
+    return f"RQ_QUEUES[{name!r}] names no Redis server."
+
+
 def uses_embedded(options: dict[str, Any]) -> bool:
     return options.get("URL") == EMBEDDED_URL
 

@@ -21,7 +21,14 @@ def get_connection(name: str = "default") -> redis.Redis:
     Queues whose settings name the same server share one client, and so one
     connection pool, in each process.
     """
-    return connection_for_options(conf.get_queue_options(name))
+    options = conf.get_queue_options(name)
+    if not conf.names_server(options):
+        # The system check E025 reports this too, but manage.py runs some
+        # commands without checks, and other processes run none.
+        raise ImproperlyConfigured(
+            f"{conf.no_server_message(name)} {conf.NO_SERVER_HINT}"
+        )
+    return connection_for_options(options)
 
 
 def connection_for_options(options: dict[str, Any]) -> redis.Redis:

@@ -154,6 +154,24 @@ def test_e005_two_connection_sources():
 
 
 @pytest.mark.parametrize(
+    "options",
+    [{}, {"URL": None}, {"PORT": 6390, "DB": 1}],
+    ids=["empty", "url-none", "port-only"],
+)
+def test_e025_queue_names_no_server(options):
+    error = only(run(queues={"low": options}), "django_rq_lite.E025")
+    assert error.msg == "RQ_QUEUES['low'] names no Redis server."
+    assert "Add one of URL, HOST (with PORT and DB)" in error.hint
+    assert '"URL": "embedded://"' in error.hint
+
+
+def test_e025_not_raised_for_empty_url():
+    # E006 reports the empty URL, so E025 stays quiet about it.
+    messages = run(queues={"default": {"URL": ""}})
+    assert {message.id for message in messages} == {"django_rq_lite.E006"}
+
+
+@pytest.mark.parametrize(
     ("url", "problem"),
     [
         ("http://127.0.0.1:6379/0", "the scheme 'http' is not one of"),

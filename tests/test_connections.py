@@ -6,6 +6,7 @@ import time
 import pytest
 import redis
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django_redis import get_redis_connection
 from redis.backoff import NoBackoff
@@ -19,7 +20,7 @@ from django_rq_lite.connections import (
     describe_connection,
 )
 from tests.redis_server import RedisServer, free_port
-from tests.testapp.jobs import add
+from tests.testapp.jobs import add, plain_job
 
 
 def pool_kwargs(client):
@@ -101,6 +102,21 @@ def test_url_sets_host_port_and_db(redis_url, queues):
     assert kwargs["db"] == 3
     assert redis.Redis.from_url(url).get("probe") == b"1"
     redis.Redis.from_url(url).flushdb()
+
+
+@pytest.mark.parametrize("options", [{}, {"DB": 2}], ids=["empty", "db-only"])
+def test_queue_without_server_raises(queues, options):
+    with queues(default=options), pytest.raises(ImproperlyConfigured) as caught:
+        get_connection()
+    message = str(caught.value)
+    assert message.startswith("RQ_QUEUES['default'] names no Redis server.")
+    assert '"URL": "redis://localhost:6379/0"' in message
+
+
+def test_enqueue_without_server_raises(queues):
+    with queues(default={}), pytest.raises(ImproperlyConfigured) as caught:
+        plain_job.delay(1)
+    assert "RQ_QUEUES['default'] names no Redis server" in str(caught.value)
 
 
 def test_host_port_db(redis_url, queues):
