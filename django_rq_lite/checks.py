@@ -123,7 +123,7 @@ def check_global(options: Any) -> list:
     messages += _check_types(where, options, conf.GLOBAL_KEYS)
     for key in conf.CLASS_PATH_KEYS:
         if isinstance(options.get(key), str):
-            messages += _check_import(where, key, options[key])
+            messages += _check_class(where, key, options[key])
     if isinstance(options.get("SERIALIZER"), str):
         messages += _check_import(
             where, "SERIALIZER", conf.resolve_serializer_path(options["SERIALIZER"])
@@ -321,6 +321,20 @@ def _check_import(where: str, key: str, path: str) -> list:
             )
         ]
     return []
+
+
+def _check_class(where: str, key: str, path: str) -> list:
+    messages = _check_import(where, key, path)
+    if messages or conf.is_class_for(import_string(path), key):
+        return messages
+    base = conf.CLASS_BASES[key]
+    return [
+        Error(
+            f"{where}[{key!r}] is {path!r}, which is not a subclass of {base}.",
+            hint=f"Give the dotted path of a subclass of {base}.",
+            id="django_rq_lite.E009",
+        )
+    ]
 
 
 def _check_sentinels(where: str, options: dict) -> list:

@@ -74,6 +74,14 @@ GLOBAL_KEYS = {
 }
 CLASS_PATH_KEYS = ("JOB_CLASS", "QUEUE_CLASS", "WORKER_CLASS")
 
+# The RQ class that each class setting must name a subclass of. Dotted
+# paths, so that web processes do not import RQ's worker module.
+CLASS_BASES = {
+    "JOB_CLASS": "rq.job.Job",
+    "QUEUE_CLASS": "rq.queue.Queue",
+    "WORKER_CLASS": "rq.worker.BaseWorker",
+}
+
 # Alternative ways to name a Redis server; a queue may use one of them.
 CONNECTION_SOURCES = ("URL", "HOST", "SENTINELS", "USE_REDIS_CACHE")
 
@@ -175,6 +183,12 @@ def get_class(key: str) -> type | None:
     """Import the class that the ``RQ`` setting names under ``key``."""
     path = get_global_setting().get(key)
     return import_string(path) if path else None
+
+
+def is_class_for(value: Any, key: str) -> bool:
+    """Tell whether ``value`` is a subclass of the RQ class that ``key`` needs."""
+    base = import_string(CLASS_BASES[key])
+    return isinstance(value, type) and issubclass(value, base)
 
 
 def get_exception_handlers() -> list:

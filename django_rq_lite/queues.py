@@ -314,12 +314,28 @@ def with_settings_defaults(queue_class: type[Queue]) -> type[Queue]:
 
 
 def resolve_class(value: type | str | None, setting_key: str, default: type) -> type:
-    """Return a class given as a class, a dotted path, the setting or RQ's."""
-    if isinstance(value, str):
-        return import_string(value)
-    if value is not None:
-        return value
-    return conf.get_class(setting_key) or default
+    """Return a class given as a class, a dotted path, the setting or RQ's.
+
+    Raise ``ImproperlyConfigured`` when the class given or set is not a
+    subclass of the RQ class that ``setting_key`` needs.
+    """
+    if value is None:
+        path = conf.get_global_setting().get(setting_key)
+        if not path:
+            return default
+        described = f"RQ[{setting_key!r}] is {path!r}, which"
+        klass = import_string(path)
+    else:
+        kind = setting_key.lower().replace("_", " ")
+        described = f"The {kind} {value!r}"
+        klass = import_string(value) if isinstance(value, str) else value
+    if not conf.is_class_for(klass, setting_key):
+        base = conf.CLASS_BASES[setting_key]
+        raise ImproperlyConfigured(
+            f"{described} is not a subclass of {base}. Give a subclass of "
+            f"{base}, as a class or a dotted path."
+        )
+    return klass
 
 
 def get_queue(

@@ -238,6 +238,17 @@ def test_e009_global_class_not_importable():
     assert "dotted path of an importable object" in error.hint
 
 
+def test_e009_global_class_of_wrong_kind():
+    error = only(
+        run(queues={"low": {"URL": URL}}, rq={"JOB_CLASS": "builtins.int"}),
+        "django_rq_lite.E009",
+    )
+    assert error.msg == (
+        "RQ['JOB_CLASS'] is 'builtins.int', which is not a subclass of rq.job.Job."
+    )
+    assert "subclass of rq.job.Job" in error.hint
+
+
 def test_e009_exception_handler_not_importable():
     rq = {"EXCEPTION_HANDLERS": ["tests.testapp.jobs.missing_handler"]}
     error = only(run(queues={"low": {"URL": URL}}, rq=rq), "django_rq_lite.E009")

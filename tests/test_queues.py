@@ -132,6 +132,25 @@ def test_get_queue_class_by_path():
     assert isinstance(queue, CustomQueue)
 
 
+def test_queue_class_of_wrong_kind_raises():
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_queue(job_class="builtins.int")
+    assert str(caught.value) == (
+        "The job class 'builtins.int' is not a subclass of rq.job.Job. Give a "
+        "subclass of rq.job.Job, as a class or a dotted path."
+    )
+
+
+def test_global_worker_class_of_wrong_kind_raises():
+    with override_settings(RQ={"WORKER_CLASS": "rq.Queue"}):
+        with pytest.raises(ImproperlyConfigured) as caught:
+            get_worker()
+    assert str(caught.value).startswith(
+        "RQ['WORKER_CLASS'] is 'rq.Queue', which is not a subclass of "
+        "rq.worker.BaseWorker."
+    )
+
+
 def test_get_queue_uses_queue_connection():
     assert get_queue("low").connection is get_connection("low")
 

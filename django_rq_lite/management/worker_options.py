@@ -91,6 +91,7 @@ def class_options(options):
     }
     for option in ("worker_class", "queue_class", "job_class"):
         check_import(option, options[option])
+        check_class(option, options[option])
     if options["serializer"]:
         path = conf.resolve_serializer_path(options["serializer"])
         check_import("serializer", path)
@@ -109,6 +110,20 @@ def check_import(option, path):
             f"{flag} {path!r} cannot be imported: {error}. Give the dotted "
             "path of an importable class."
         ) from error
+
+
+def check_class(option, path):
+    """Raise ``CommandError`` when ``path`` is not a subclass of RQ's class."""
+    if not path:
+        return
+    key = option.upper()
+    if not conf.is_class_for(import_string(path), key):
+        flag = "--" + option.replace("_", "-")
+        base = conf.CLASS_BASES[key]
+        raise CommandError(
+            f"{flag} {path!r} is not a subclass of {base}. Give the dotted "
+            f"path of a subclass of {base}."
+        )
 
 
 def logging_level(option):

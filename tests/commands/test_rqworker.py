@@ -133,6 +133,23 @@ def test_bad_worker_class_is_command_error():
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "path", "base"),
+    [
+        ("--job-class", "builtins.int", "rq.job.Job"),
+        ("--queue-class", "rq.job.Job", "rq.queue.Queue"),
+        ("--worker-class", "os.path", "rq.worker.BaseWorker"),
+    ],
+)
+def test_class_of_wrong_kind_is_command_error(option, path, base):
+    result = run_worker("--burst", option, path)
+
+    assert result.returncode != 0
+    assert "CommandError" in result.stderr
+    assert f"{option} {path!r} is not a subclass of {base}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_burst_exits_when_queues_empty():
     started = time.monotonic()
     result = run_worker("--burst", timeout=30)
