@@ -456,6 +456,16 @@ def stop_job(queue: Queue, job_id: str) -> None:
     """
     if not is_valid_job_id(job_id):
         raise NoSuchJobError(f"Job {job_id!r} was not found.")
+    job = queue.job_class.fetch(
+        job_id, connection=queue.connection, serializer=queue.serializer
+    )
+    # RQ's command checks only that a worker took the job once, so it would
+    # send a stop for a job that has already ended.
+    status = job.get_status(refresh=False)
+    if status != JobStatus.STARTED:
+        raise InvalidJobOperation(
+            f"it is {JobStatus(status).value}, not started, so no worker is running it."
+        )
     send_stop_job_command(queue.connection, job_id, serializer=queue.serializer)
 
 

@@ -176,6 +176,20 @@ def test_stop_job_not_running_warns(admin_client):
     assert not queue_log_entries().exists()
 
 
+def test_stop_finished_job_warns(admin_client):
+    queue = get_queue("default")
+    job = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+    run_burst_worker("default")
+
+    response = admin_client.post(f"{DASHBOARD}default/jobs/{job.id}/stop/", follow=True)
+
+    assert messages_of(response) == [
+        f"Job {job.id} was not stopped: it is finished, not started, so no "
+        "worker is running it."
+    ]
+    assert not queue_log_entries().exists()
+
+
 def test_unknown_job_action_404(admin_client):
     [job] = make_failed_jobs(1)
     response = admin_client.post(f"{DASHBOARD}default/jobs/{job.id}/explode/")

@@ -11,6 +11,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from django_rq_lite import get_queue
+from django_rq_lite.dashboard.actions import stop_job
 from tests.commands.worker_process import (
     run_worker,
     wait_for,
@@ -148,6 +149,23 @@ def test_class_of_wrong_kind_is_command_error(option, path, base):
     assert "CommandError" in result.stderr
     assert f"{option} {path!r} is not a subclass of {base}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stop_action_stops_running_job(start_worker):
+    queue = get_queue()
+    job = queue.enqueue(jobs.sleep_then_return, 30)
+    start_worker()
+    wait_for(
+        lambda: job.get_status() == JobStatus.STARTED, 15, f"job {job.id} did not start"
+    )
+
+    stop_job(queue, job.id)
+
+    wait_for(
+        lambda: job.get_status() == JobStatus.STOPPED,
+        15,
+        f"job {job.id} was not stopped",
+    )
 
 
 def test_burst_exits_when_queues_empty():

@@ -363,6 +363,18 @@ def test_stop_job_not_running():
         stop_job(queue, job.id)
 
 
+def test_stop_finished_job_rejected():
+    queue = get_queue("default")
+    job = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+    run_burst_worker("default")
+
+    with pytest.raises(InvalidJobOperation) as caught:
+        stop_job(queue, job.id)
+    assert str(caught.value) == (
+        "it is finished, not started, so no worker is running it."
+    )
+
+
 def test_empty_queue_counts():
     queue = get_queue("default")
     for n in range(3):
