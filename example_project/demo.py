@@ -39,7 +39,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 sys.path.insert(0, str(PROJECT_DIR))
 import bootstrap  # noqa: E402 - lives next to this script.
-from processes import stop_process, stop_worker  # noqa: E402 - the same.
+from processes import say, stop_process, stop_worker  # noqa: E402 - the same.
 
 
 class StopRequested(Exception):
@@ -103,11 +103,11 @@ def main(argv: list[str]) -> int:
         demo.wait_until_ready()
         demo.print_banner()
         if args.check:
-            print("Check passed: the site answers and the worker is registered.")
+            say("Check passed: the site answers and the worker is registered.")
             return 0
         return demo.watch()
     except StopRequested as stop:
-        print(f"\nReceived {stop}, stopping.")
+        say(f"\nReceived {stop}, stopping.")
         return 0
     finally:
         for signum in STOP_SIGNALS:
@@ -168,7 +168,7 @@ class Demo:
         from django.core.management import call_command
 
         check_port_free(self.port)
-        print("Migrating the database")
+        say("Migrating the database")
         call_command("migrate", interactive=False, verbosity=0)
         self.create_superuser()
 
@@ -179,7 +179,7 @@ class Demo:
         if users.filter(username=ADMIN_USERNAME).exists():
             return
         users.create_superuser(ADMIN_USERNAME, "admin@example.com", ADMIN_PASSWORD)
-        print(f"Created the superuser {ADMIN_USERNAME!r}")
+        say(f"Created the superuser {ADMIN_USERNAME!r}")
 
     def start(self) -> None:
         self.start_redis()
@@ -203,9 +203,9 @@ class Demo:
         pid = embedded.get_status(directory).pid
         if started:
             self.embedded_dir = directory
-            print(f"Started the embedded Redis server (pid {pid}) in {directory}")
+            say(f"Started the embedded Redis server (pid {pid}) in {directory}")
         else:
-            print(
+            say(
                 f"Using the running embedded Redis server (pid {pid}) in "
                 f"{directory}. This demo leaves it running. Stop it with: "
                 "python example_project/manage.py rqembedded stop"
@@ -227,7 +227,7 @@ class Demo:
             start_new_session=True,
         )
         self.processes[label] = process
-        print(f"Started the {label} (pid {process.pid})")
+        say(f"Started the {label} (pid {process.pid})")
 
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -275,7 +275,7 @@ class Demo:
 
         redis = describe_redis()
         failed = reverse("admin:django_rq_lite_queue_jobs", args=["default", "failed"])
-        print(
+        say(
             "\nThe demo is running.\n"
             f"  Sign-up form:  {self.url}\n"
             f"  Submissions:   {self.url}signups/\n"
@@ -286,8 +286,7 @@ class Demo:
             "Sign up with any address, then with one at blocked.example: that "
             "job fails.\nIn the admin, delete blocked.example under Blocked "
             "domains, then requeue the\nfailed job from "
-            "its page under Failed jobs. Press Ctrl-C to stop.\n",
-            flush=True,
+            "its page under Failed jobs. Press Ctrl-C to stop.\n"
         )
 
     def watch(self) -> int:
@@ -296,7 +295,7 @@ class Demo:
             for label, process in self.processes.items():
                 code = process.poll()
                 if code is not None:
-                    print(f"The {label} exited with code {code}; stopping.")
+                    say(f"The {label} exited with code {code}; stopping.")
                     return 1
             time.sleep(0.5)
 
@@ -317,7 +316,7 @@ class Demo:
 
         others = count_other_clients()
         if others:
-            print(
+            say(
                 "Left the embedded Redis server running, because "
                 f"{others} other connections use it, such as another demo's "
                 "worker. Stop it with: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,21 @@ COLD_SHUTDOWN_DELAY = 1.5
 COLD_STOP_TIMEOUT = 10.0
 
 
+def say(*values: object) -> None:
+    """Print ``values``, and discard all later output once its reader is gone.
+
+    When the demo's output goes through a pipe, such as to ``tee``, Ctrl-C
+    stops the reader too, and printing raises BrokenPipeError. The demo
+    must still stop its children, so from then on output goes to /dev/null.
+    """
+    try:
+        print(*values, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def stop_process(label: str, process: subprocess.Popen) -> None:
     """Send SIGTERM, wait, then kill the child's whole process group."""
     if process.poll() is None:
@@ -21,9 +37,9 @@ def stop_process(label: str, process: subprocess.Popen) -> None:
         try:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            print(f"The {label} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
+            say(f"The {label} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
     kill_group(process)
-    print(f"Stopped the {label}")
+    say(f"Stopped the {label}")
 
 
 def stop_worker(process: subprocess.Popen) -> None:
@@ -38,20 +54,20 @@ def stop_worker(process: subprocess.Popen) -> None:
         first_signal = time.monotonic()
         process.send_signal(signal.SIGTERM)
         if not exits_within(process, STOP_TIMEOUT):
-            print(
+            say(
                 f"The worker did not stop within {STOP_TIMEOUT:.0f} s. Stopping "
                 "it cold, which fails its running job."
             )
             time.sleep(max(0.0, first_signal + COLD_SHUTDOWN_DELAY - time.monotonic()))
             process.send_signal(signal.SIGTERM)
             if not exits_within(process, COLD_STOP_TIMEOUT):
-                print(
+                say(
                     f"The worker did not stop within {COLD_STOP_TIMEOUT:.0f} s "
                     "of a cold shutdown. Killing it and its work-horse."
                 )
                 kill_descendants(process.pid)
     kill_group(process)
-    print("Stopped the worker")
+    say("Stopped the worker")
 
 
 def exits_within(process: subprocess.Popen, timeout: float) -> bool:

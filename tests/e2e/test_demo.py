@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import queue
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -159,6 +161,48 @@ def test_demo_stops_children_on_signal(tmp_path, signum):
             process.wait(timeout=10)
     output = reader.rest()
     assert code == 0, output
+    assert len(pids) == 3, output
+    assert [pid for pid in pids if not process_gone(pid)] == []
+    assert not (tmp_path / "embedded" / "redis.sock").exists()
+
+
+def read_until(fd: int, text: str, timeout: float) -> str:
+    """Read from ``fd`` until the output contains ``text``; return the output."""
+    output = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in output:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            pytest.fail(f"No {text!r} within {timeout} s: {output.decode()}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            pytest.fail(f"The output ended before {text!r}: {output.decode()}")
+        output += chunk
+    return output.decode()
+
+
+def test_demo_stops_children_after_output_reader_exits(tmp_path):
+    # As with "demo.py | tee log": Ctrl-C stops tee too, so the demo's
+    # output pipe has no reader when the demo stops its children.
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        demo_command(free_port()),
+        env=demo_env(tmp_path),
+        stdout=write_end,
+        stderr=subprocess.STDOUT,
+    )
+    os.close(write_end)
+    try:
+        output = read_until(read_end, READY_LINE, TIMEOUT)
+        os.close(read_end)
+        pids = started_pids(output)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert code == 0
     assert len(pids) == 3, output
     assert [pid for pid in pids if not process_gone(pid)] == []
     assert not (tmp_path / "embedded" / "redis.sock").exists()
