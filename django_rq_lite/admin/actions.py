@@ -8,12 +8,18 @@ itself because its URL is also the job list page.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.views.decorators.http import require_POST
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
@@ -207,7 +213,26 @@ def find_job_list(queue: Queue, job_id: str, status: str) -> str:
     return ""
 
 
-@require_POST
+def post_only(view):
+    """Answer any method but POST with 405 and a message, as the job actions need."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            return view(request, *args, **kwargs)
+        return HttpResponseNotAllowed(
+            ["POST"],
+            content=(
+                f"{request.method} is not allowed here. This URL changes a job, "
+                "so it accepts only POST, from the buttons on the job's page."
+            ),
+            content_type="text/plain; charset=utf-8",
+        )
+
+    return wrapper
+
+
+@post_only
 def job_action(
     request: HttpRequest,
     model_admin: QueueAdmin,
@@ -228,11 +253,20 @@ def job_action(
         return stop_one(request, model_admin, queue, job_id, job_url)
 
     list_name = find_job_list(queue, job_id, job.status)
-    if action not in LIST_ACTIONS.get(list_name, ()):
-        where = f"{list_name} jobs" if list_name else "jobs in no job list"
+    if not list_name:
+        # Another request moved the job out of its list, or it has ended.
         messages.warning(
             request,
-            f"Job {job_id} was not changed: {action} does not apply to {where}.",
+            f"Job {job_id} was not changed: it is in none of the queue's job "
+            f"lists now, so it cannot be {PAST_TENSE[ACTION_VERBS[action]].lower()}. "
+            "Reload its page to see where it is.",
+        )
+        return HttpResponseRedirect(job_url)
+    if action not in LIST_ACTIONS.get(list_name, ()):
+        messages.warning(
+            request,
+            f"Job {job_id} was not changed: {action} does not apply to "
+            f"{list_name} jobs.",
         )
         return HttpResponseRedirect(job_url)
     counts = run_action(queue, list_name, action, [job_id])

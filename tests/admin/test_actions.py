@@ -190,6 +190,24 @@ def test_stop_finished_job_warns(admin_client):
     assert not queue_log_entries().exists()
 
 
+def test_action_on_job_in_no_list_warns(admin_client):
+    queue = get_queue("default")
+    job = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+    # As after another request took the job off its queue: the hash stays.
+    queue.connection.lrem(queue.key, 0, job.id)
+
+    response = admin_client.post(
+        f"{DASHBOARD}default/jobs/{job.id}/delete/", follow=True
+    )
+
+    assert messages_of(response) == [
+        f"Job {job.id} was not changed: it is in none of the queue's job lists "
+        "now, so it cannot be deleted. Reload its page to see where it is."
+    ]
+    assert queue.connection.exists(job.key)
+    assert not queue_log_entries().exists()
+
+
 def test_unknown_job_action_404(admin_client):
     [job] = make_failed_jobs(1)
     response = admin_client.post(f"{DASHBOARD}default/jobs/{job.id}/explode/")

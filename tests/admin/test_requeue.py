@@ -58,6 +58,11 @@ def test_requeue_job_get_changes_nothing(admin_client):
     response = admin_client.get(f"{DASHBOARD}default/jobs/{job.id}/requeue/")
 
     assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.content.decode() == (
+        "GET is not allowed here. This URL changes a job, so it accepts only "
+        "POST, from the buttons on the job's page."
+    )
     assert job.get_status(refresh=True) == "failed"
     assert not queue_log_entries().exists()
 
