@@ -214,7 +214,7 @@ def find_job_list(queue: Queue, job_id: str, status: str) -> str:
 
 
 def post_only(view):
-    """Answer any method but POST with 405 and a message, as the job actions need."""
+    """Return 405 with a message for any method but POST, for the job actions."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
