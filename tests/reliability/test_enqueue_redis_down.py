@@ -24,6 +24,7 @@ def assert_names_queue_and_address(error, queue_name, port):
     assert f"queue {queue_name!r}" in message
     assert f"127.0.0.1:{port}/0" in message
     assert "RQ_QUEUES" in message
+    assert ".." not in message
 
 
 @pytest.fixture
