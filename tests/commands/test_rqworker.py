@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
@@ -166,6 +167,16 @@ def test_stop_action_stops_running_job(start_worker):
         15,
         f"job {job.id} was not stopped",
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-jobs", "-1"), ("--worker-ttl", "0"), ("--job-monitoring-interval", "-1")],
+)
+def test_option_below_one_is_command_error(option, value):
+    with pytest.raises(CommandError) as caught:
+        call_command("rqworker", "--burst", option, value)
+    assert str(caught.value) == f"{option} is {value}, but it must be at least 1."
 
 
 def test_burst_exits_when_queues_empty():

@@ -96,6 +96,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         queue_names = options["queues"] or ["default"]
         check_queue_names(queue_names)
+        for name in ("max_jobs", "worker_ttl", "job_monitoring_interval"):
+            value = options[name]
+            if value is not None and value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise CommandError(f"{flag} is {value}, but it must be at least 1.")
         if options["with_cron"] and options["processes"] != 1:
             raise CommandError(
                 "--with-cron works only with --processes 1, because each "
