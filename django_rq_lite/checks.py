@@ -95,6 +95,8 @@ def check_queue(name: Any, options: Any) -> list:
     messages += _check_ssl(where, options)
     messages += _check_ttls(where, options)
     messages += _check_commit_options(where, options)
+    if not any(message.is_serious() for message in messages):
+        messages += _check_connection_kwargs(where, options)
     if conf.uses_embedded(options):
         messages.append(
             Warning(
@@ -241,6 +243,39 @@ def _check_connection_source(name: str, where: str, options: dict) -> list:
             id="django_rq_lite.E005",
         )
     ]
+
+
+def _check_connection_kwargs(where: str, options: dict) -> list:
+    """Report CONNECTION_KWARGS that redis-py rejects, without connecting.
+
+    redis-py builds a connection only for the first command, so an unknown
+    keyword would otherwise fail every enqueue and every worker start. The
+    embedded server, Sentinel and django-redis queues are left out, because
+    building their client starts or asks a server.
+    """
+    if not options.get("CONNECTION_KWARGS") or not isinstance(
+        options["CONNECTION_KWARGS"], dict
+    ):
+        return []
+    if conf.uses_embedded(options) or options.get("SENTINELS"):
+        return []
+    if options.get("USE_REDIS_CACHE"):
+        return []
+    from .connections import build_client
+
+    try:
+        build_client(options).connection_pool.make_connection()
+    except TypeError as error:
+        # The message names the keyword, never its value.
+        return [
+            Error(
+                f"{where}['CONNECTION_KWARGS'] is rejected by redis-py: {error}",
+                hint="Remove that key, or give keyword arguments that redis.Redis "
+                "and its connection class accept.",
+                id="django_rq_lite.E026",
+            )
+        ]
+    return []
 
 
 def _check_url(where: str, url: str) -> list:

@@ -41,7 +41,7 @@ def connection_for_options(options: dict[str, Any]) -> redis.Redis:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = _build_client(options)
+                client = build_client(options)
                 _clients[key] = client
     return client
 
@@ -120,7 +120,8 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _build_client(options: dict[str, Any]) -> redis.Redis:
+def build_client(options: dict[str, Any]) -> redis.Redis:
+    """Return a new client for queue options, before any connection is made."""
     kwargs = client_kwargs(options)
     if conf.uses_embedded(options):
         path = embedded.ensure_server(conf.get_embedded_dir())

@@ -172,6 +172,24 @@ def test_e025_not_raised_for_empty_url():
 
 
 @pytest.mark.parametrize(
+    "source", [{"URL": URL}, {"HOST": "127.0.0.1"}, {"URL": "unix:///tmp/x.sock"}]
+)
+def test_e026_unknown_connection_kwarg(source):
+    queues = {"low": {**source, "CONNECTION_KWARGS": {"bogus_kw": "hunter2"}}}
+    error = only(run(queues=queues), "django_rq_lite.E026")
+    assert error.msg.startswith(
+        "RQ_QUEUES['low']['CONNECTION_KWARGS'] is rejected by redis-py: "
+    )
+    assert "'bogus_kw'" in error.msg
+    assert "hunter2" not in error.msg
+
+
+def test_e026_not_raised_for_valid_connection_kwargs():
+    kwargs = {"health_check_interval": 30, "client_name": "web"}
+    assert run(queues={"default": {"URL": URL, "CONNECTION_KWARGS": kwargs}}) == []
+
+
+@pytest.mark.parametrize(
     ("url", "problem"),
     [
         ("http://127.0.0.1:6379/0", "the scheme 'http' is not one of"),
