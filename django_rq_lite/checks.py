@@ -251,7 +251,7 @@ def _check_connection_kwargs(where: str, options: dict) -> list:
     redis-py builds a connection only for the first command, so an unknown
     keyword would otherwise fail every enqueue and every worker start. The
     embedded server, Sentinel and django-redis queues are left out, because
-    building their client starts or asks a server.
+    building their client starts or contacts a server.
     """
     if not options.get("CONNECTION_KWARGS") or not isinstance(
         options["CONNECTION_KWARGS"], dict
