@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import signal
+import threading
 from typing import Any
 
 from django.db import connections
@@ -21,6 +22,9 @@ from .queues import get_queues, resolve_class
 
 logger = logging.getLogger("django_rq_lite.worker")
 
+# The signal that a closed terminal or tmux kill-session sends. Windows has none.
+SIGHUP = getattr(signal, "SIGHUP", None)
+
 
 class DjangoWorkerMixin:
     """Keep Django's database connections sound around every job.
@@ -31,7 +35,53 @@ class DjangoWorkerMixin:
     connection fails at most one job. On a cold shutdown (a second SIGTERM
     or SIGINT) the killed job is moved to the failed registry with the
     reason, instead of staying "started" until registry cleanup.
+
+    SIGHUP stops the worker as SIGTERM does, warm and then cold, when its
+    action is the default one (ending the process) as ``work()`` starts.
+    A worker started under ``nohup`` keeps ignoring it.
     """
+
+    # Whether this worker's work() handles SIGHUP. Forked work-horses and
+    # the scheduler process inherit the flag with the handler.
+    _handles_sighup = False
+    # The first stop signal, which a cold shutdown's reason names.
+    _stop_signal: int | None = None
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        self._handles_sighup = sighup_has_default_action()
+        if not self._handles_sighup:
+            return super().work(*args, **kwargs)
+        # RQ's work() registers the worker in Redis before it installs its
+        # signal handlers, so this handler covers that gap.
+        signal.signal(SIGHUP, self._request_stop_while_starting)
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            signal.signal(SIGHUP, signal.SIG_DFL)
+
+    def _request_stop_while_starting(self, signum: int, frame: Any) -> None:
+        # RQ's loop reads this flag before its first dequeue, then stops and
+        # unregisters the worker.
+        self._stop_requested = True
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        if self._handles_sighup:
+            signal.signal(SIGHUP, self.request_stop)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        # RQ's request_stop() makes a second SIGINT or SIGTERM a cold
+        # shutdown, and raises StopRequested when the worker is idle.
+        self._stop_signal = signum
+        if self._handles_sighup:
+            signal.signal(SIGHUP, self.request_force_stop)
+        super().request_stop(signum, frame)
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()
+        if self._handles_sighup:
+            # The action that the process had before work() replaced it.
+            signal.signal(SIGHUP, signal.SIG_DFL)
 
     def execute_job(self, job: Job, queue: Any) -> Any:
         if not isinstance(self, SimpleWorker):
@@ -109,7 +159,7 @@ class DjangoWorkerMixin:
                 raise
             reason = (
                 f"Job killed by a cold shutdown of worker {self.name}: it "
-                f"received {signal.Signals(signum).name} twice."
+                f"received {describe_stop_signals(self._stop_signal, signum)}."
             )
             if in_process:
                 # The job runs in this process, so RQ's perform_job() catches
@@ -150,6 +200,27 @@ class DjangoWorkerMixin:
         return self.queue_class(
             job.origin, connection=self.connection, serializer=self.serializer
         )
+
+
+def sighup_has_default_action() -> bool:
+    """Tell whether SIGHUP would end this process, so a worker may handle it.
+
+    Under ``nohup`` SIGHUP is ignored, and a handler that someone else
+    installed stays theirs. Python installs handlers in the main thread only.
+    """
+    return (
+        SIGHUP is not None
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(SIGHUP) == signal.SIG_DFL
+    )
+
+
+def describe_stop_signals(first: int | None, second: int) -> str:
+    """Return "SIGTERM twice", or "SIGHUP, then SIGTERM" for two signals."""
+    second_name = signal.Signals(second).name
+    if first is None or first == second:
+        return f"{second_name} twice"
+    return f"{signal.Signals(first).name}, then {second_name}"
 
 
 def close_old_connections() -> None:

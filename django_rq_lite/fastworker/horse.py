@@ -235,6 +235,9 @@ class HorseMixin:
                     message = channel.recv()
                 except EOFError:
                     break
+                except (BrokenPipeError, ConnectionResetError) as error:
+                    self._log_lost_worker(error)
+                    break
                 if self._run_chain(channel, message):
                     break
         except BaseException:
@@ -277,7 +280,12 @@ class HorseMixin:
             if following is None:
                 self._end_chain()
                 self._fail_lost_start()
-                channel.send_bytes(encode_reply(retire))
+                try:
+                    channel.send_bytes(encode_reply(retire))
+                except (BrokenPipeError, ConnectionResetError) as error:
+                    # The jobs' ends are written, so only the reply is lost.
+                    self._log_lost_worker(error)
+                    return True
                 return retire
             job, queue, execution = following
             if self._report_or_fail(channel, job, queue, execution):
@@ -321,6 +329,16 @@ class HorseMixin:
         if end is not None:
             end.sent = True
         return False
+
+    def _log_lost_worker(self, error: OSError) -> None:
+        """Log that the worker closed its end of the channel, as its exit does."""
+        self.log.warning(
+            "Horse %s: worker process %s exited or closed the channel (%s), "
+            "so the horse exits",
+            os.getpid(),
+            self._worker_pid,
+            error,
+        )
 
     def _fail_unmonitored_job(
         self,
