@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import queue
@@ -202,9 +203,17 @@ def test_demo_stops_children_after_output_reader_exits(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+    left = [pid for pid in pids if not process_gone(pid)]
+    for pid in left:
+        # A failed stop must not leave the demo's children running after the
+        # test. The worker leads a process group with its scheduler in it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     assert code == 0
     assert len(pids) == 3, output
-    assert [pid for pid in pids if not process_gone(pid)] == []
+    assert left == []
     assert not (tmp_path / "embedded" / "redis.sock").exists()
 
 
