@@ -200,8 +200,11 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
     def enqueue_now() -> None:
         result = run_decided(queue, method, args, kwargs)
         if isinstance(pending, list):
-            for handle, job in zip(pending, result, strict=True):
-                handle.job = job
+            # By id rather than position, which stays right whatever order
+            # the queue's enqueue_many() returns the jobs in.
+            jobs = {job.id: job for job in result}
+            for handle in pending:
+                handle.job = jobs.get(handle.id)
         else:
             pending.job = result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -131,11 +132,17 @@ class SettingsDefaultsMixin(CommitModeMixin):
 
     def enqueue_many(self, job_datas: Any, *args: Any, **kwargs: Any) -> list[Job]:
         with enqueue_errors(self):
+            job_datas = list(job_datas)
             if self._fits_one_write(args, kwargs):
-                job_datas = list(job_datas)
                 if not any(data.depends_on for data in job_datas):
                     return self._enqueue_many_in_one_write(job_datas)
-            return super().enqueue_many(job_datas, *args, **kwargs)
+            # Ids known in advance let the result follow the call's order.
+            job_datas = [
+                data if data.job_id else data._replace(job_id=str(uuid.uuid4()))
+                for data in job_datas
+            ]
+            jobs = super().enqueue_many(job_datas, *args, **kwargs)
+            return in_call_order(job_datas, jobs)
 
     def _fits_one_write(self, args: tuple, kwargs: dict[str, Any]) -> bool:
         # Only a call without a pipeline or a group, on an async queue whose
@@ -303,6 +310,17 @@ def creates_plain_jobs(queue_class: type[Queue], job_class: type[Job]) -> bool:
         if "create" in vars(klass) or "__init__" in vars(klass):
             return False
     return True
+
+
+def in_call_order(job_datas: list, jobs: list[Job]) -> list[Job]:
+    """Return one of ``jobs`` per entry of ``job_datas``, in that order.
+
+    RQ 3.0's ``enqueue_many()`` returns the jobs without dependencies first,
+    then those that wait, then those whose dependencies have finished, and
+    can list a job twice when a dependency finishes during the call.
+    """
+    by_id = {job.id: job for job in jobs}
+    return [by_id[data.job_id] for data in job_datas]
 
 
 @functools.cache

@@ -121,6 +121,28 @@ def test_depends_on_unfinished_deferred():
     assert queue.job_ids == [first.id]
 
 
+def test_enqueue_many_keeps_call_order_with_dependencies():
+    queue = get_queue()
+    finished = queue.enqueue(add, 0, 0)
+    run_burst_worker()
+    waiting_on = queue.enqueue(add, 0, 1, depends_on="no-such-job")
+    datas = [
+        Queue.prepare_data(add, args=(1, 1), depends_on=finished.id),
+        Queue.prepare_data(add, args=(2, 2)),
+        Queue.prepare_data(add, args=(3, 3), depends_on=waiting_on.id),
+    ]
+
+    jobs = queue.enqueue_many(datas)
+
+    # RQ 3.0 returns these as (2, 2), (3, 3), (1, 1).
+    assert [tuple(queued.args) for queued in jobs] == [(1, 1), (2, 2), (3, 3)]
+    assert [queued.get_status() for queued in jobs] == [
+        JobStatus.QUEUED,
+        JobStatus.QUEUED,
+        JobStatus.DEFERRED,
+    ]
+
+
 def test_get_queue_cached():
     assert get_queue("default") is get_queue("default")
 
