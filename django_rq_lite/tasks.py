@@ -17,6 +17,7 @@ function is ``run_task``, so ``rqworker`` runs it and the dashboard shows it.
 
 from __future__ import annotations
 
+import difflib
 import traceback
 import uuid
 from datetime import datetime, timezone
@@ -71,6 +72,9 @@ RUN_TASK_PATH = "django_rq_lite.tasks.run_task"
 
 # Job meta keys: the task options of the call, the names of the workers
 # that ran it (one per attempt), and the errors of failed attempts.
+# The keys of a backend's OPTIONS that RQBackend reads.
+OPTION_KEYS = ("COMMIT_DATABASE", "COMMIT_MODE")
+
 META_TASK = "django_task"
 META_WORKER_IDS = "django_task_worker_ids"
 META_ERRORS = "django_task_errors"
@@ -180,6 +184,39 @@ class RQBackend(BaseTaskBackend):
 
     def check(self, **kwargs: Any) -> list:
         messages = list(super().check(**kwargs))
+        where = f"TASKS[{self.alias!r}]"
+        raw_queues = getattr(settings, "TASKS", {}).get(self.alias, {}).get("QUEUES")
+        if isinstance(raw_queues, str):
+            # Django makes a set of its letters, so E015 would name each one.
+            messages.append(
+                checks.Error(
+                    f"{where}['QUEUES'] must be a list of queue names, not the "
+                    f"string {raw_queues!r}.",
+                    hint=f'Write "QUEUES": [{raw_queues!r}].',
+                    id="django_rq_lite.E004",
+                )
+            )
+            return messages
+        if not isinstance(self.options, dict):
+            messages.append(
+                checks.Error(
+                    f"{where}['OPTIONS'] must be a dict, not "
+                    f"{type(self.options).__name__}.",
+                    hint='For example: "OPTIONS": {"COMMIT_MODE": "on_commit"}.',
+                    id="django_rq_lite.E004",
+                )
+            )
+            return messages
+        for key in sorted(set(self.options) - set(OPTION_KEYS)):
+            close = difflib.get_close_matches(str(key), OPTION_KEYS, n=1)
+            messages.append(
+                checks.Error(
+                    f"{where}['OPTIONS'] has an unknown key {key!r}.",
+                    hint=(f"Did you mean {close[0]!r}? " if close else "")
+                    + f"RQBackend's OPTIONS are {', '.join(OPTION_KEYS)}.",
+                    id="django_rq_lite.E003",
+                )
+            )
         configured = conf.get_queue_names()
         for name in sorted(self.queues):
             if name not in configured:

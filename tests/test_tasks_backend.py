@@ -241,6 +241,38 @@ def test_check_reports_unknown_database(settings):
     assert ids == ["django_rq_lite.E014"]
 
 
+def test_check_reports_queues_string(settings):
+    settings.TASKS = {
+        "default": {"BACKEND": "django_rq_lite.tasks.RQBackend", "QUEUES": "default"}
+    }
+    backend = task_functions.add_task.get_backend()
+    [message] = backend.check()
+    assert message.id == "django_rq_lite.E004"
+    assert message.msg == (
+        "TASKS['default']['QUEUES'] must be a list of queue names, not the "
+        "string 'default'."
+    )
+
+
+def test_check_reports_options_not_dict(settings):
+    settings.TASKS = {
+        "default": {"BACKEND": "django_rq_lite.tasks.RQBackend", "OPTIONS": "on_commit"}
+    }
+    backend = task_functions.add_task.get_backend()
+    [message] = backend.check()
+    assert message.id == "django_rq_lite.E004"
+    assert message.msg == "TASKS['default']['OPTIONS'] must be a dict, not str."
+
+
+def test_check_reports_unknown_option(settings):
+    settings.TASKS = backend_settings(COMIT_MODE="on_commit")
+    backend = task_functions.add_task.get_backend()
+    [message] = backend.check()
+    assert message.id == "django_rq_lite.E003"
+    assert message.msg == "TASKS['default']['OPTIONS'] has an unknown key 'COMIT_MODE'."
+    assert message.hint.startswith("Did you mean 'COMMIT_MODE'?")
+
+
 def test_check_valid_configuration():
     backend = task_functions.add_task.get_backend()
     assert list(backend.check()) == []
