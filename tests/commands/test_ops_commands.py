@@ -179,6 +179,36 @@ def test_rqenqueue_non_callable_is_command_error():
         run_command("rqenqueue", "tests.testapp.jobs.HANDLED_EXCEPTIONS")
 
 
+def test_rqenqueue_class_is_command_error():
+    with pytest.raises(CommandError, match="is a class, not a function"):
+        run_command("rqenqueue", "tests.testapp.jobs.PaymentDeclined", "x")
+
+
+@pytest.mark.parametrize("job_id", ["bad id/with:chars", ""])
+def test_rqenqueue_invalid_job_id_is_command_error(job_id):
+    with pytest.raises(CommandError) as caught:
+        run_command("rqenqueue", "tests.testapp.jobs.add", "--job-id", job_id)
+    assert str(caught.value).startswith(f"--job-id {job_id!r} is invalid.")
+    assert get_queue().count == 0
+
+
+def test_rqenqueue_taken_job_id_is_command_error():
+    run_command("rqenqueue", "tests.testapp.jobs.add", "1", "2", "--job-id", "dup1")
+    with pytest.raises(CommandError) as caught:
+        run_command("rqenqueue", "tests.testapp.jobs.add", "5", "5", "--job-id", "dup1")
+    assert str(caught.value).startswith("--job-id 'dup1' is taken by a queued job.")
+    assert tuple(get_queue().fetch_job("dup1").args) == ("1", "2")
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_rqenqueue_invalid_timeout_is_command_error(timeout):
+    with pytest.raises(CommandError) as caught:
+        run_command("rqenqueue", "tests.testapp.jobs.add", "--job-timeout", timeout)
+    assert str(caught.value) == (
+        f"--job-timeout is {timeout}, but it must be at least 1, or -1 for no timeout."
+    )
+
+
 def test_rqenqueue_bad_json_arg_is_command_error():
     with pytest.raises(CommandError, match="Argument 'abc' is not valid JSON"):
         run_command("rqenqueue", "tests.testapp.jobs.add", "abc", "--json")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
+from django_rq_lite.dashboard.jobs import is_valid_job_id
 from django_rq_lite.decorators import JobFunction
 from django_rq_lite.management.helpers import get_queue_or_error, redis_error
 
@@ -53,13 +54,36 @@ class Command(BaseCommand):
         call_kwargs = self._parse_kwargs(options["kwargs"])
         queue = get_queue_or_error(options["queue"])
         job_options = {"job_id": options["job_id"]}
-        if options["job_timeout"] is not None:
-            job_options["job_timeout"] = options["job_timeout"]
+        timeout = options["job_timeout"]
+        if timeout is not None:
+            if timeout < 1 and timeout != -1:
+                raise CommandError(
+                    f"--job-timeout is {timeout}, but it must be at least 1, or "
+                    "-1 for no timeout."
+                )
+            job_options["job_timeout"] = timeout
         try:
+            if options["job_id"] is not None:
+                self._check_job_id(queue, options["job_id"])
             job = queue.enqueue(func, args=call_args, kwargs=call_kwargs, **job_options)
         except RedisError as error:
             raise redis_error(error, f"enqueue on queue {queue.name!r}") from error
         self.stdout.write(job.id)
+
+    def _check_job_id(self, queue, job_id):
+        """Raise ``CommandError`` for an id that RQ rejects or a job already uses."""
+        if not is_valid_job_id(job_id):
+            raise CommandError(
+                f"--job-id {job_id!r} is invalid. Use only letters, digits, "
+                "underscores and dashes, as RQ requires."
+            )
+        status = queue.connection.hget(queue.job_class.key_for(job_id), "status")
+        if status is not None:
+            # RQ's enqueue would overwrite that job without a word.
+            raise CommandError(
+                f"--job-id {job_id!r} is taken by a {status.decode()} job. Delete "
+                "it first (rqdelete), or give another id."
+            )
 
     def _import_function(self, path):
         try:
@@ -71,6 +95,11 @@ class Command(BaseCommand):
             ) from error
         if isinstance(func, JobFunction):
             func = func.func
+        if isinstance(func, type):
+            raise CommandError(
+                f"{path!r} is a class, not a function. Give the dotted path of "
+                "a module-level function."
+            )
         if not callable(func):
             raise CommandError(
                 f"{path!r} is a {type(func).__name__}, not a function. Give the "
