@@ -50,7 +50,9 @@ def distinct_servers(queues: list[Queue]) -> list[Queue]:
 
 def redis_error(error: RedisError, action: str) -> CommandError:
     """Return the ``CommandError`` for a Redis failure during ``action``."""
+    # redis-py's messages often end with a period already.
+    detail = str(error).rstrip(".")
     return CommandError(
-        f"Failed to {action}: {type(error).__name__}: {error}. Check that the "
+        f"Failed to {action}: {type(error).__name__}: {detail}. Check that the "
         "Redis server in RQ_QUEUES is running and reachable."
     )

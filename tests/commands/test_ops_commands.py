@@ -761,5 +761,15 @@ def test_rqhealth_unreachable_redis_is_command_error(settings):
 
     settings.RQ_QUEUES = {"down": {"URL": f"redis://127.0.0.1:{free_port()}/0"}}
 
-    with pytest.raises(CommandError, match="Failed to read the workers of 'down'"):
+    with pytest.raises(CommandError, match="Failed to read the workers of 'down'") as (
+        caught
+    ):
         run_command("rqhealth")
+    assert ".." not in str(caught.value)
+
+
+@pytest.mark.parametrize("age", ["0", "-5"])
+def test_rqhealth_heartbeat_age_below_one_is_command_error(age):
+    with pytest.raises(CommandError) as caught:
+        run_command("rqhealth", "--max-heartbeat-age", age)
+    assert str(caught.value).startswith(f"--max-heartbeat-age {age} is less than 1.")

@@ -43,6 +43,12 @@ class Command(BaseCommand):
                 f"--min-workers {options['min_workers']} is less than 1. Give "
                 "1 or more."
             )
+        age = options["max_heartbeat_age"]
+        if age is not None and age < 1:
+            raise CommandError(
+                f"--max-heartbeat-age {age} is less than 1. Give 1 or more "
+                "seconds, or leave it out to count every registered worker."
+            )
         names = options["queues"] or [
             name for name in conf.get_queue_names() if conf.is_async(name)
         ]
