@@ -218,7 +218,11 @@ def job_list(
         filters_amp=f"&{filters}" if filters else "",
         is_filtered=bool(query["search"] or query["job_filter"]),
         actions=[(name, ACTION_LABELS[name]) for name in actions],
-        all_actions=[
+        # A search by job id shows one job, so no action on a whole list
+        # or filter is offered next to it.
+        all_actions=[]
+        if query["search"]
+        else [
             (
                 name,
                 ALL_ACTION_LABELS[name] + (" matching" if query["job_filter"] else ""),

@@ -17,6 +17,9 @@ from .index import IndexKeys, IndexState, forget_ids, sync_index
 from .jobs import FetchedJob, JobSummary, fetch_jobs
 from .queues import JobIdList
 
+# The module of Python's built-in exception classes.
+BUILTINS_PREFIX = "builtins."
+
 # Jobs read from Redis per round trip while scanning a job list.
 SCAN_BATCH_SIZE = 500
 
@@ -27,10 +30,20 @@ class JobFilter:
 
     An empty field matches every job. ``exc_class`` also matches the class
     name without its module ("ValueError" matches "builtins.ValueError").
+    Python's tracebacks name built-in classes without their module, so a
+    "builtins." prefix is dropped: "builtins.ValueError" matches "ValueError".
     """
 
     exc_class: str = ""
     func_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.exc_class.startswith(BUILTINS_PREFIX):
+            # The dataclass is frozen, so the field is set the way its
+            # __init__ sets it.
+            object.__setattr__(
+                self, "exc_class", self.exc_class[len(BUILTINS_PREFIX) :]
+            )
 
     def __bool__(self) -> bool:
         return bool(self.exc_class or self.func_name)

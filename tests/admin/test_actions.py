@@ -94,6 +94,9 @@ def test_requeue_all_matching_filter(admin_client):
     response = admin_client.post(url, follow=True)
 
     assert confirmation.context["count"] == 1
+    assert "that match the filter: exception class KeyError?" in (
+        confirmation.content.decode()
+    )
     assert response.redirect_chain == [(f"{FAILED_LIST}?exc_class=KeyError", 302)]
     assert queue.job_ids == [key_error.id]
     assert failed_count() == 2

@@ -95,6 +95,27 @@ def test_filter_by_exception_class(admin_client):
     assert "Requeue all matching" in response.content.decode()
 
 
+def test_filter_by_builtins_class_path(admin_client):
+    value_errors = make_failed_jobs(2)
+
+    response = admin_client.get(FAILED_LIST, {"exc_class": "builtins.ValueError"})
+
+    assert sorted(listed_ids(response)) == sorted(job.id for job in value_errors)
+
+
+def test_search_with_filter_offers_no_all_actions(admin_client):
+    [value_error] = make_failed_jobs(1)
+    get_queue("default").enqueue("tests.testapp.jobs.fail_with_key_error")
+    run_burst_worker()
+
+    response = admin_client.get(
+        FAILED_LIST, {"q": value_error.id, "exc_class": "KeyError"}
+    )
+
+    assert listed_ids(response) == [value_error.id]
+    assert "Requeue all" not in response.content.decode()
+
+
 def test_filter_by_function(admin_client):
     value_errors = make_failed_jobs(2)
     get_queue("default").enqueue("tests.testapp.jobs.fail_with_key_error")
