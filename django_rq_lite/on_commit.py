@@ -16,6 +16,7 @@ alias whose transaction counts, else ``COMMIT_DATABASE``, else
 from __future__ import annotations
 
 import contextvars
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,8 @@ USING_KEY = "on_commit_using"
 # True while this context runs an enqueue whose mode is decided, so RQ's
 # own nested calls (enqueue_in calls enqueue_at) do not defer it again.
 _mode_decided = contextvars.ContextVar("rq_lite_enqueue_decided", default=False)
+
+logger = logging.getLogger("django_rq_lite")
 
 # Django 5.0 added on_commit(robust=True): an exception in the callback is
 # logged and the remaining callbacks still run.
@@ -198,7 +201,25 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
         pending = PendingJob(kwargs["job_id"], queue)
 
     def enqueue_now() -> None:
-        result = run_decided(queue, method, args, kwargs)
+        try:
+            result = run_decided(queue, method, args, kwargs)
+        except Exception as error:
+            handles = pending if isinstance(pending, list) else [pending]
+            # The transaction has committed, so nothing rolls the data back:
+            # the log must name what to enqueue again.
+            logger.error(
+                "Failed to enqueue at commit on queue %r: %s: %s. Lost jobs: %s",
+                queue.name,
+                type(error).__name__,
+                error,
+                ", ".join(
+                    f"{h.id} ({describe_call(method, args, h.id)})" for h in handles
+                ),
+            )
+            if ROBUST_SUPPORTED:
+                # Django's robust on_commit would log the same error again.
+                return
+            raise
         if isinstance(pending, list):
             # By id rather than position, which stays right whatever order
             # the queue's enqueue_many() returns the jobs in.
@@ -210,6 +231,20 @@ def dispatch(queue: Any, method: str, args: tuple, kwargs: dict) -> Any:
 
     call_on_commit(enqueue_now, queue_name=queue.name, on_commit=True, using=using)
     return pending
+
+
+def describe_call(method: str, args: tuple, job_id: str) -> str:
+    """Return the function that a queue method's ``args`` enqueue as ``job_id``."""
+    if method == "enqueue_many":
+        funcs = [data.func for data in args[0] if data.job_id == job_id]
+        func = funcs[0] if funcs else None
+    elif method in ("enqueue_in", "enqueue_at"):
+        func = args[1] if len(args) > 1 else None
+    else:
+        func = args[0] if args else None
+    if isinstance(func, str) or func is None:
+        return str(func)
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', func)}"
 
 
 def resolve_pending(depends_on: Any) -> Any:

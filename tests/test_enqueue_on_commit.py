@@ -72,6 +72,32 @@ def test_commit_enqueues_once(commit_queue):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_commit_with_redis_down_logs_lost_jobs(settings, caplog):
+    from tests.redis_server import free_port
+
+    settings.RQ_QUEUES = {
+        **settings.RQ_QUEUES,
+        "down": {
+            "URL": f"redis://127.0.0.1:{free_port()}/0",
+            "COMMIT_MODE": "on_commit",
+        },
+    }
+    queue = get_queue("down")
+    with caplog.at_level("ERROR", logger="django_rq_lite"):
+        with transaction.atomic():
+            single = queue.enqueue(add, 1, 2)
+            batch = queue.enqueue_many([Queue.prepare_data(add, args=(3, 4))])
+
+    [first, second] = [r for r in caplog.records if r.name == "django_rq_lite"]
+    assert first.getMessage().startswith(
+        "Failed to enqueue at commit on queue 'down': EnqueueError: "
+    )
+    assert f"Lost jobs: {single.id} (tests.testapp.jobs.add)" in first.getMessage()
+    assert f"Lost jobs: {batch[0].id} (tests.testapp.jobs.add)" in second.getMessage()
+    assert not single.enqueued
+
+
+@pytest.mark.django_db(transaction=True)
 def test_pending_id_known_before_commit(commit_queue):
     with transaction.atomic():
         pending = commit_queue.enqueue(add, 1, 2)
