@@ -56,3 +56,10 @@ def redis_error(error: RedisError, action: str) -> CommandError:
         f"Failed to {action}: {type(error).__name__}: {detail}. Check that the "
         "Redis server in RQ_QUEUES is running and reachable."
     )
+
+
+def shorten_id(job_id: str, limit: int = 80) -> str:
+    """Return ``job_id`` cut to ``limit`` characters, for a message that echoes it."""
+    if len(job_id) <= limit:
+        return job_id
+    return f"{job_id[:limit]}... ({len(job_id)} characters)"

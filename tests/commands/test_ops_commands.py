@@ -296,6 +296,38 @@ def test_rqrequeue_unknown_id_is_command_error():
     assert job.get_status(refresh=True) == JobStatus.QUEUED
 
 
+def test_rqrequeue_all_by_exception_class():
+    make_failed_job()
+    queue = get_queue()
+    key_error = queue.enqueue("tests.testapp.jobs.fail_with_key_error")
+    assert run_worker("default", "--burst").returncode == 0
+
+    output = run_command("rqrequeue", "--all", "--exc-class", "KeyError")
+
+    assert "Requeued 1 job(s) on queue 'default'" in output
+    assert queue.job_ids == [key_error.id]
+    assert queue.failed_job_registry.count == 1
+
+
+def test_rqrequeue_leaves_unimportable_job_failed():
+    queue = get_queue()
+    job = queue.enqueue("tests.testapp.removed_module.vanished")
+    assert run_worker("default", "--burst").returncode == 0
+
+    with pytest.raises(CommandError) as caught:
+        run_command("rqrequeue", job.id)
+    assert str(caught.value).startswith(
+        "1 job(s) stay in the failed registry because their function cannot be imported"
+    )
+    assert queue.count == 0
+    assert job.id in queue.failed_job_registry.get_job_ids()
+
+
+def test_rqrequeue_filter_with_ids_is_command_error():
+    with pytest.raises(CommandError, match="need --all instead of job ids"):
+        run_command("rqrequeue", "some-id", "--func", "tests.testapp.jobs.fail")
+
+
 def test_rqrequeue_ids_and_all_is_command_error():
     with pytest.raises(CommandError, match="either job ids or --all"):
         run_command("rqrequeue", "some-id", "--all")

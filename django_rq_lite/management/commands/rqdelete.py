@@ -2,7 +2,11 @@ from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 
-from django_rq_lite.management.helpers import get_queue_or_error, redis_error
+from django_rq_lite.management.helpers import (
+    get_queue_or_error,
+    redis_error,
+    shorten_id,
+)
 
 
 class Command(BaseCommand):
@@ -39,8 +43,9 @@ class Command(BaseCommand):
 
         self.stdout.write(f"Deleted {deleted} job(s).")
         if missing:
+            shown = ", ".join(shorten_id(job_id) for job_id in missing)
             raise CommandError(
-                f"Jobs not found: {', '.join(missing)}. Check the ids and that "
+                f"Jobs not found: {shown}. Check the ids and that "
                 f"--queue names a queue on the jobs' Redis server."
             )
 
