@@ -15,7 +15,7 @@ import redis
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from rq import Queue, Worker
 
 from . import conf
@@ -174,7 +174,7 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 
 @never_cache
-@require_GET
+@require_safe
 def status_view(request: HttpRequest) -> HttpResponse:
     """Return the job counts and worker count of every queue as JSON."""
     denied = check_access(request)
@@ -190,7 +190,7 @@ def status_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Return the queue statistics in the Prometheus text format."""
     denied = check_access(request)

@@ -134,6 +134,20 @@ def test_post_is_not_allowed(client, token_settings):
     assert response.status_code == 405
 
 
+@pytest.mark.parametrize("path", ["/rq/status/", "/rq/metrics/"])
+def test_head_answers_like_get(client, token_settings, path):
+    # Uptime monitors often send HEAD.
+    response = client.head(path, **bearer(TOKEN))
+
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("path", ["/rq/status/", "/rq/metrics/"])
+def test_head_without_token_is_refused(client, token_settings, path):
+    assert client.head(path).status_code == 401
+
+
 # Content
 
 
