@@ -22,8 +22,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from redis import Redis
+from rq.exceptions import TimeoutFormatError
+from rq.utils import parse_timeout
 
 from . import conf
+from .decorators import JobFunction
 from .queues import get_queue, same_server
 
 logger = logging.getLogger("django_rq_lite.cron")
@@ -44,6 +47,15 @@ ENTRY_KEYS = (
 )
 JOB_OPTION_KEYS = ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")
 PICKLE_SERIALIZERS = (None, "rq.serializers.DefaultSerializer")
+
+# RQ 3.0 keeps the ids of a periodic job's jobs for 365 days
+# (DEFAULT_CRON_JOB_HISTORY_TTL), so with a longer interval the last run
+# would vanish between two runs.
+MAX_INTERVAL = 365 * 24 * 60 * 60
+# Job timeouts and TTLs of at most 50 years stay below the largest delay that
+# Python's signal.alarm() takes (2**31 - 1 seconds, about 68 years), which
+# RQ's worker uses for job timeouts, and below Redis's largest expire time.
+MAX_DURATION = 50 * 365 * 24 * 60 * 60
 
 
 class CronUnavailable(ImproperlyConfigured):
@@ -112,10 +124,16 @@ def get_entries(options: dict | None = None) -> list[tuple[str, Any]]:
     return entries
 
 
-def _module_entries(module_path: str) -> list[tuple[str, Any]]:
+def _module_entries(module_path: Any) -> list[tuple[str, Any]]:
+    if not isinstance(module_path, str):
+        raise ImproperlyConfigured(
+            f"RQ['CRON_MODULE'] must be the dotted path of a module, not "
+            f"{module_path!r}."
+        )
     try:
         module = importlib.import_module(module_path)
-    except ImportError as error:
+    except (ImportError, TypeError) as error:
+        # import_module() raises TypeError for a relative path (".jobs").
         raise ImproperlyConfigured(
             f"RQ['CRON_MODULE'] {module_path!r} cannot be imported: {error}. "
             "Give the dotted path of an importable module."
@@ -141,6 +159,7 @@ def find_problems(entry: Any) -> list[str]:
         if key not in ENTRY_KEYS
     ]
     problems += _schedule_problems(entry)
+    problems += _option_problems(entry)
     func = entry.get("func")
     if not isinstance(func, str):
         problems.append("'func' must be the dotted path of a function")
@@ -148,7 +167,9 @@ def find_problems(entry: Any) -> list[str]:
         try:
             if not callable(import_string(func)):
                 problems.append(f"'func' {func!r} is not callable")
-        except ImportError as error:
+        except (ImportError, TypeError, ValueError) as error:
+            # import_module() raises TypeError or ValueError for a relative
+            # path such as ".jobs.f".
             problems.append(f"'func' {func!r} cannot be imported: {error}")
     queue = entry.get("queue", "default")
     if queue not in conf.get_queue_names():
@@ -173,12 +194,100 @@ def _schedule_problems(entry: dict) -> list[str]:
     if interval is not None:
         if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
             return [f"'interval' {interval!r} must be a whole number of seconds >= 1"]
+        if interval > MAX_INTERVAL:
+            return [
+                f"'interval' {interval} is more than the maximum of "
+                f"{MAX_INTERVAL} seconds (365 days), so use a 'cron' "
+                "expression for rarer runs"
+            ]
         return []
-    from croniter import croniter
+    return _cron_problems(expression)
+
+
+def _cron_problems(expression: Any) -> list[str]:
+    """Check a cron expression, also for what croniter's validation misses.
+
+    croniter accepts expressions that match no date, such as 31 February,
+    and a year field (the seventh) that stops matching after its last year.
+    RQ's scheduler raises ``CroniterBadDateError`` on those and stops.
+    """
+    from croniter import CroniterBadDateError, croniter
 
     if not isinstance(expression, str) or not croniter.is_valid(expression):
         return [f"'cron' {expression!r} is not a valid cron expression"]
+    fields = expression.split()
+    if len(fields) == 7 and fields[6] != "*":
+        return [
+            f"'cron' {expression!r} has a year field, but it would stop "
+            "matching after its last year, which stops RQ's scheduler, so "
+            "remove the seventh field"
+        ]
+    try:
+        croniter(expression, datetime.now()).get_next(datetime)
+    except CroniterBadDateError:
+        return [
+            f"'cron' {expression!r} matches no date, so RQ's scheduler "
+            "cannot compute its next run. Use a day of the month that the "
+            "month has (31 February and 31 April never occur)"
+        ]
     return []
+
+
+def _option_problems(entry: dict) -> list[str]:
+    """Check the job options as RQ's ``Queue.enqueue()`` reads them.
+
+    RQ parses timeouts and TTLs as seconds or strings such as "5m". It
+    raises for a timeout of 0 and a ``ttl`` below 1, so either would stop
+    the scheduler at the job's first run.
+    """
+    limit = f"{MAX_DURATION} (50 years)"
+    rules = (
+        # key, smallest number of seconds, whether -1 is valid, valid values
+        (
+            "job_timeout",
+            1,
+            True,
+            f"a number of seconds from 1 to {limit}, a string such as '5m', "
+            "or -1 (no timeout)",
+        ),
+        (
+            "result_ttl",
+            0,
+            True,
+            f"0 (keep nothing), -1 (keep forever) or seconds up to {limit}",
+        ),
+        (
+            "failure_ttl",
+            0,
+            True,
+            f"0 (keep nothing), -1 (keep forever) or seconds up to {limit}",
+        ),
+        ("ttl", 1, False, f"a number of seconds from 1 to {limit}"),
+    )
+    problems = []
+    for key, minimum, allows_minus_one, valid in rules:
+        value = entry.get(key)
+        if value is None:
+            continue
+        seconds = _parse_seconds(value)
+        if seconds == -1 and allows_minus_one:
+            continue
+        if seconds is None or not minimum <= seconds <= MAX_DURATION:
+            problems.append(f"'{key}' {value!r} is not {valid}")
+    meta = entry.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        problems.append(f"'meta' must be a dict, not {type(meta).__name__}")
+    return problems
+
+
+def _parse_seconds(value: Any) -> int | None:
+    """Return ``value`` in seconds as RQ reads it, or None if RQ rejects it."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return parse_timeout(value)
+    except TimeoutFormatError:
+        return None
 
 
 def get_periodic_jobs() -> list[PeriodicJob]:
@@ -251,6 +360,18 @@ def get_scheduler_connection(jobs: list[PeriodicJob]) -> Redis:
     return queues[0].connection
 
 
+def _import_job_function(path: str) -> Any:
+    """Import the function that a periodic job enqueues.
+
+    For a ``@job`` function this is the undecorated function, which
+    ``.delay()`` enqueues too. RQ stores a plain function by its dotted path,
+    but it pickles a callable object such as the ``JobFunction`` wrapper,
+    and pickle cannot find the wrapped function under its own name.
+    """
+    func = import_string(path)
+    return func.func if isinstance(func, JobFunction) else func
+
+
 def build_scheduler(name: str = "", logging_level: str | int = "INFO") -> Any:
     """Return an RQ ``CronScheduler`` with every declared periodic job."""
     cron_module = get_cron_module()
@@ -262,7 +383,7 @@ def build_scheduler(name: str = "", logging_level: str | int = "INFO") -> Any:
     )
     for job in jobs:
         scheduler.register(
-            import_string(job.func),
+            _import_job_function(job.func),
             job.queue,
             args=job.args,
             kwargs=job.kwargs,
@@ -375,10 +496,17 @@ def check_settings(options: dict) -> list:
     """Return system check errors for the periodic jobs in ``options`` (``RQ``).
 
     Queues on different servers are reported when the scheduler starts,
-    not here, because that needs connections.
+    not here, because that needs connections. A ``CRON`` or ``CRON_MODULE``
+    of the wrong type is skipped here, because the type check (E004)
+    reports it.
     """
     from django.core.checks import Error
 
+    options = {
+        key: options.get(key)
+        for key in ("CRON", "CRON_MODULE")
+        if isinstance(options.get(key), conf.GLOBAL_KEYS[key])
+    }
     if not options.get("CRON") and not options.get("CRON_MODULE"):
         return []
     try:

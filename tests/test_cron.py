@@ -1,5 +1,6 @@
 """Periodic jobs: declarations, RQ's cron scheduler, rqcron and --with-cron."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ except cron.CronUnavailable as error:
     pytest.skip(str(error), allow_module_level=True)
 
 ADD = "tests.testapp.jobs.add"
+JOB_FUNCTION = "tests.testapp.jobs.plain_job"
 
 
 def marker_entry(path, text="tick", interval=1):
@@ -83,6 +85,25 @@ def read_lines(path):
         ({"func": ADD, "interval": 5, "every": 5}, "unknown key 'every'"),
         ({"func": ADD, "interval": 5, "args": "1"}, "'args' must be a list"),
         ({"func": ADD, "interval": 5, "kwargs": [1]}, "'kwargs' must be a dict"),
+        ({"func": ".jobs.add", "interval": 5}, "'func' '.jobs.add' cannot be"),
+        ({"func": ADD, "cron": "0 0 31 2 *"}, "'0 0 31 2 *' matches no date"),
+        ({"func": ADD, "cron": "0 0 31 4 *"}, "(31 February and 31 April never"),
+        ({"func": ADD, "cron": "0 0 1 1 * 0 2030"}, "has a year field"),
+        ({"func": ADD, "interval": 10**12}, "maximum of 31536000 seconds"),
+        ({"func": ADD, "interval": 5, "job_timeout": "abc"}, "'job_timeout' 'abc' is"),
+        ({"func": ADD, "interval": 5, "job_timeout": 0}, "'job_timeout' 0 is not"),
+        ({"func": ADD, "interval": 5, "job_timeout": 2.5}, "'job_timeout' 2.5 is"),
+        (
+            {"func": ADD, "interval": 5, "job_timeout": 2**31},
+            "'job_timeout' 2147483648",
+        ),
+        ({"func": ADD, "interval": 5, "result_ttl": -5}, "'result_ttl' -5 is not"),
+        ({"func": ADD, "interval": 5, "result_ttl": "x"}, "'result_ttl' 'x' is not"),
+        ({"func": ADD, "interval": 5, "failure_ttl": -5}, "'failure_ttl' -5 is"),
+        ({"func": ADD, "interval": 5, "ttl": 0}, "'ttl' 0 is not"),
+        ({"func": ADD, "interval": 5, "ttl": -1}, "'ttl' -1 is not"),
+        ({"func": ADD, "interval": 5, "ttl": 10**18}, "'ttl' 1000000000000000000"),
+        ({"func": ADD, "interval": 5, "meta": "x"}, "'meta' must be a dict"),
     ],
 )
 def test_find_problems_reports_entry(entry, problem):
@@ -93,6 +114,25 @@ def test_find_problems_reports_entry(entry, problem):
 
 def test_find_problems_accepts_valid_entry():
     entry = {"func": ADD, "cron": "*/5 * * * *", "queue": "high", "args": [1, 2]}
+
+    assert cron.find_problems(entry) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"cron": "0 0 29 2 *"},
+        {"cron": "0 0 1 1 * 0 *"},
+        {"interval": 365 * 24 * 60 * 60},
+        {"job_timeout": "5m", "result_ttl": -1, "failure_ttl": 0, "ttl": "1h"},
+        {"job_timeout": -1, "result_ttl": "1d", "failure_ttl": -1, "ttl": 1},
+        {"job_timeout": 50 * 365 * 24 * 60 * 60, "meta": {"source": "cron"}},
+    ],
+)
+def test_find_problems_accepts_limits(options):
+    entry = {"func": ADD, "interval": 5, **options}
+    if "cron" in options:
+        del entry["interval"]
 
     assert cron.find_problems(entry) == []
 
@@ -176,6 +216,17 @@ def test_queues_on_two_servers_are_error(settings, redis_url):
         cron.build_scheduler()
 
 
+def test_build_scheduler_registers_undecorated_function(settings):
+    from tests.testapp.jobs import plain_job
+
+    settings.RQ = {"CRON": [{"func": JOB_FUNCTION, "interval": 60}]}
+
+    (cron_job,) = cron.build_scheduler().get_jobs()
+
+    assert cron_job.func is plain_job.func
+    assert cron_job.func_name == JOB_FUNCTION
+
+
 # The scheduler loop and the listing
 
 
@@ -232,6 +283,25 @@ def test_list_shows_last_and_next_run(settings, tmp_path):
     assert cron_status.next_enqueue_at.astimezone(zone).hour == 3
 
 
+def test_scheduler_thread_enqueues_job_function(settings):
+    from tests.testapp.jobs import plain_job
+
+    settings.RQ = {"CRON": [{"func": JOB_FUNCTION, "args": [21], "interval": 60}]}
+    queue = get_queue()
+    thread, stop = cron.start_scheduler_thread(cron.build_scheduler())
+    try:
+        wait_for(lambda: queue.count == 1, 10, "the job was not enqueued")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    delayed = plain_job.delay(21)
+
+    periodic = queue.fetch_job(queue.get_job_ids()[0])
+    assert periodic.func_name == delayed.func_name == JOB_FUNCTION
+    assert periodic.instance is None
+    assert periodic.args == (21,)
+
+
 def test_list_after_stop_is_unscheduled(settings, tmp_path):
     settings.RQ = {"CRON": [marker_entry(tmp_path / "m.txt", interval=60)]}
     thread, stop = cron.start_scheduler_thread(cron.build_scheduler())
@@ -262,6 +332,28 @@ def test_rqcron_enqueues_job_that_worker_runs(tmp_path):
     result = run_worker("--burst")
     assert result.returncode == 0, result.stderr
     assert "cron" in read_lines(marker)
+
+
+def test_rqcron_enqueues_job_function(tmp_path):
+    env = write_settings(
+        tmp_path, [{"func": JOB_FUNCTION, "args": [21], "interval": 60}]
+    )
+    log = tmp_path / "rqcron.log"
+    process = start_command(["rqcron"], env, log)
+    try:
+        wait_for(
+            lambda: get_queue().count >= 1 or process.poll() is not None,
+            15,
+            "rqcron enqueued nothing",
+        )
+    finally:
+        exit_code = stop_process(process) if process.poll() is None else None
+
+    assert exit_code == 0, log.read_text()
+    (job_id,) = get_queue().get_job_ids()
+    result = run_worker("--burst")
+    assert result.returncode == 0, result.stderr
+    assert get_queue().fetch_job(job_id).return_value() == 42
 
 
 def test_rqworker_with_cron_runs_job_repeatedly(tmp_path):
@@ -314,6 +406,31 @@ def test_rqcron_invalid_entry_is_command_error(settings):
 
     with pytest.raises(CommandError, match="'interval' -1 must be"):
         call_command("rqcron", stdout=StringIO())
+
+
+def test_rqcron_list_never_matching_cron_fails(tmp_path):
+    env = write_settings(tmp_path, [{"func": ADD, "cron": "0 0 31 2 *"}])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "rqcron", "--list"],
+        env=env,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "(django_rq_lite.E021) Periodic job RQ['CRON'][0]" in result.stderr
+    assert "'0 0 31 2 *' matches no date" in result.stderr
+
+
+def test_rqcron_list_never_matching_cron_is_command_error(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "cron": "0 0 31 2 *"}]}
+
+    with pytest.raises(CommandError, match=re.escape("'0 0 31 2 *' matches no date")):
+        call_command("rqcron", "--list", stdout=StringIO())
 
 
 def test_rqcron_list_prints_jobs(settings):
@@ -370,6 +487,67 @@ def test_check_duplicate_across_module_is_e023(settings):
     }
 
     assert check_ids(run_checks()) == ["django_rq_lite.E023"]
+
+
+def test_check_never_matching_cron_is_e021(settings):
+    settings.RQ = {"CRON": [{"func": ADD, "cron": "0 0 31 2 *"}]}
+
+    messages = run_checks()
+
+    assert check_ids(messages) == ["django_rq_lite.E021"]
+    assert messages[0].msg.startswith("Periodic job RQ['CRON'][0] is invalid")
+    assert "'0 0 31 2 *' matches no date" in messages[0].msg
+    assert "Use a day of the month that the month has" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ({"job_timeout": "abc"}, "'job_timeout' 'abc' is not a number of seconds"),
+        ({"interval": 10**12}, "'interval' 1000000000000 is more than the maximum"),
+        ({"result_ttl": -5}, "'result_ttl' -5 is not 0 (keep nothing), -1"),
+        ({"failure_ttl": -5}, "'failure_ttl' -5 is not 0 (keep nothing), -1"),
+        ({"ttl": -5}, "'ttl' -5 is not a number of seconds from 1 to 1576800000"),
+    ],
+)
+def test_check_invalid_job_option_is_e021(settings, option, expected):
+    settings.RQ = {"CRON": [{"func": ADD, "interval": 5, **option}]}
+
+    messages = run_checks()
+
+    assert check_ids(messages) == ["django_rq_lite.E021"]
+    assert expected in messages[0].msg
+
+
+def test_check_cron_module_not_str_is_e004(settings):
+    settings.RQ = {"CRON_MODULE": 5}
+
+    messages = run_checks()
+
+    assert check_ids(messages) == ["django_rq_lite.E004"]
+    assert "RQ['CRON_MODULE'] must be str, not 5" in messages[0].msg
+
+
+def test_check_cron_string_is_only_e004(settings):
+    settings.RQ = {"CRON": "shop.jobs.ptick"}
+
+    assert check_ids(run_checks()) == ["django_rq_lite.E004"]
+
+
+def test_check_relative_cron_module_is_e022(settings):
+    settings.RQ = {"CRON_MODULE": ".jobs"}
+
+    messages = run_checks()
+
+    assert check_ids(messages) == ["django_rq_lite.E022"]
+    assert "RQ['CRON_MODULE'] '.jobs' cannot be imported" in messages[0].msg
+
+
+def test_module_entries_not_str_is_error(settings):
+    settings.RQ = {"CRON_MODULE": 5}
+
+    with pytest.raises(ImproperlyConfigured, match="must be the dotted path"):
+        cron.get_periodic_jobs()
 
 
 def test_check_module_only_passes(settings):
