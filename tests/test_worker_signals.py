@@ -26,8 +26,11 @@ from tests.commands.worker_process import (
     REPO_DIR,
     WorkerProcess,
     find_worker,
+    process_exists,
     wait_for,
     wait_for_worker_state,
+    wait_until_finished,
+    wait_until_started,
     worker_command,
     worker_env,
 )
@@ -103,32 +106,6 @@ def kill_if_running(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def process_exists(pid):
-    """Return whether ``pid`` runs. A zombie waiting to be reaped has exited."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def wait_until_started(job, timeout=15):
-    wait_for(
-        lambda: job.get_status() == JobStatus.STARTED,
-        timeout,
-        f"job {job.id} did not start",
-    )
-
-
-def wait_until_finished(job, timeout=15):
-    wait_for(
-        lambda: job.get_status() == JobStatus.FINISHED,
-        timeout,
-        f"job {job.id} did not finish",
-    )
 
 
 # One worker process.

@@ -8,7 +8,11 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue
-from tests.commands.worker_process import wait_for, wait_for_worker_state
+from tests.commands.worker_process import (
+    wait_for,
+    wait_for_worker_state,
+    wait_until_started,
+)
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.slow
@@ -18,14 +22,6 @@ WORKER_CLASSES = {
     "simple": ["--worker-class", "rq.SimpleWorker"],
 }
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
-
-
-def wait_until_started(job, timeout=15):
-    wait_for(
-        lambda: job.get_status() == JobStatus.STARTED,
-        timeout,
-        f"job {job.id} did not start",
-    )
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from rq import Worker
+from rq.job import JobStatus
 
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -121,3 +122,31 @@ class WorkerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def wait_until_started(job, timeout: float = 15) -> None:
+    """Wait until ``job`` is started, or fail the test."""
+    wait_for(
+        lambda: job.get_status() == JobStatus.STARTED,
+        timeout,
+        f"job {job.id} did not start",
+    )
+
+
+def wait_until_finished(job, timeout: float = 15) -> None:
+    """Wait until ``job`` is finished, or fail the test."""
+    wait_for(
+        lambda: job.get_status() == JobStatus.FINISHED,
+        timeout,
+        f"job {job.id} did not finish",
+    )
+
+
+def process_exists(pid: int) -> bool:
+    """Return whether ``pid`` runs. A zombie waiting to be reaped has exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -10,29 +10,17 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from django_rq_lite import get_queue
-from tests.commands.worker_process import run_worker, wait_for, wait_for_worker_state
+from tests.commands.worker_process import (
+    process_exists,
+    run_worker,
+    wait_for,
+    wait_for_worker_state,
+    wait_until_started,
+)
 from tests.fastworker.conftest import FAST_WORKER
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until_started(job, timeout=15):
-    wait_for(
-        lambda: job.get_status() == JobStatus.STARTED,
-        timeout,
-        f"job {job.id} did not start",
-    )
-
-
-def process_exists(pid):
-    """Return whether ``pid`` runs. A zombie waiting to be reaped has exited."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def test_idle_worker_stops_its_horse(start_fast_worker, flush_redis):

@@ -7,20 +7,10 @@ from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
 from django_rq_lite import get_queue
-from tests.commands.worker_process import wait_for
+from tests.commands.worker_process import process_exists, wait_for
 from tests.testapp import jobs
 
 pytestmark = pytest.mark.slow
-
-
-def process_exists(pid):
-    """Return whether ``pid`` runs. A zombie waiting to be reaped has exited."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def horse_pid_of(connection, job):
