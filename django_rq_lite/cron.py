@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from redis import Redis
+from redis.exceptions import RedisError
 from rq.exceptions import TimeoutFormatError
 from rq.utils import parse_timeout
 
@@ -47,6 +48,11 @@ ENTRY_KEYS = (
 )
 JOB_OPTION_KEYS = ("job_timeout", "result_ttl", "ttl", "failure_ttl", "meta")
 PICKLE_SERIALIZERS = (None, "rq.serializers.DefaultSerializer")
+
+# Seconds before the scheduler loop tries again after a Redis error, doubled
+# after each failure up to the maximum.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
 
 # RQ 3.0 keeps the ids of a periodic job's jobs for 365 days
 # (DEFAULT_CRON_JOB_HISTORY_TTL), so with a longer interval the last run
@@ -401,20 +407,44 @@ def run_scheduler(scheduler: Any, stop: threading.Event) -> None:
     RQ's ``CronScheduler.start`` installs signal handlers, which only the
     main thread may do, so a worker runs this loop in a thread instead. It
     takes the same steps: enqueue due jobs, save, send a heartbeat, sleep.
+    A Redis error does not end the loop, because the worker around it would
+    run on without a scheduler: the loop logs it and tries again after a
+    pause that doubles up to ``MAX_RETRY_SECONDS``.
     """
     scheduler.register_birth()
     logger.info("Cron scheduler started name=%s", scheduler.name)
+    pause = FIRST_RETRY_SECONDS
     try:
         while not stop.is_set():
-            if scheduler.enqueue_jobs():
-                scheduler.save()
-            scheduler.heartbeat()
+            try:
+                if scheduler.enqueue_jobs():
+                    scheduler.save()
+                scheduler.heartbeat()
+            except RedisError as error:
+                logger.warning(
+                    "Cron scheduler name=%s: Redis failed (%s: %s), retrying in %s s",
+                    scheduler.name,
+                    type(error).__name__,
+                    error,
+                    pause,
+                )
+                stop.wait(pause)
+                pause = min(pause * 2, MAX_RETRY_SECONDS)
+                continue
+            pause = FIRST_RETRY_SECONDS
             stop.wait(scheduler.calculate_sleep_interval())
     except Exception:
         logger.exception("Cron scheduler failed name=%s", scheduler.name)
         raise
     finally:
-        scheduler.register_death()
+        try:
+            scheduler.register_death()
+        except RedisError as error:
+            logger.warning(
+                "Cron scheduler name=%s: could not unregister: %s",
+                scheduler.name,
+                error,
+            )
         logger.info("Cron scheduler stopped name=%s", scheduler.name)
 
 

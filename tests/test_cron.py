@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 
 from django_rq_lite import cron, get_queue
 from tests.commands.worker_process import REPO_DIR, run_worker, wait_for, worker_env
+from tests.redis_server import RedisServer
 
 try:
     cron.get_cron_module()
@@ -244,6 +245,33 @@ def test_scheduler_thread_enqueues_interval_job(settings, tmp_path):
 
     assert not thread.is_alive()
     assert queue.get_jobs()[0].func_name == "tests.testapp.jobs.write_marker"
+
+
+def test_scheduler_thread_survives_redis_restart(settings, tmp_path, caplog):
+    server = RedisServer(appendonly=True)
+    server.start()
+    try:
+        settings.RQ_QUEUES = {"default": {"URL": server.url}}
+        settings.RQ = {"CRON": [marker_entry(tmp_path / "m.txt", interval=1)]}
+        queue = get_queue()
+        thread, stop = cron.start_scheduler_thread(cron.build_scheduler())
+        try:
+            wait_for(lambda: queue.count >= 1, 10, "the job was not enqueued")
+            server.stop()
+            wait_for(
+                lambda: "Redis failed" in caplog.text, 10, "no Redis error was logged"
+            )
+            server.start()
+            before = queue.count
+            wait_for(lambda: queue.count > before, 30, "no job after the restart")
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    finally:
+        server.cleanup()
+
+    assert not thread.is_alive()
 
 
 def test_list_shows_last_and_next_run(settings, tmp_path):
