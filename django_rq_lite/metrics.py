@@ -92,6 +92,9 @@ def collect_stats(names: list[str] | None = None) -> list[QueueStats]:
 # ends up in access logs and browser history, so these are rejected.
 QUERY_TOKEN_PARAMETERS = ("token", "access_token", "bearer")
 
+# The permission that a staff user needs, as for the dashboard's pages.
+VIEW_PERMISSION = "django_rq_lite.view_queue"
+
 
 def get_metrics_token() -> str:
     """Return ``RQ["METRICS_TOKEN"]``, or an empty string when token auth is off."""
@@ -125,7 +128,8 @@ def check_settings(options: dict) -> list:
 def check_access(request: HttpRequest) -> HttpResponse | None:
     """Return an error response unless the request may read queue statistics.
 
-    A staff user passes. So does a request whose ``Authorization: Bearer``
+    A staff user with the ``view_queue`` permission passes, as on the
+    dashboard's pages. So does a request whose ``Authorization: Bearer``
     header matches ``RQ["METRICS_TOKEN"]``, compared in constant time. A
     bearer header is ignored when no token is configured.
     """
@@ -148,11 +152,14 @@ def check_access(request: HttpRequest) -> HttpResponse | None:
         return HttpResponse("Invalid token.\n", status=403, content_type="text/plain")
 
     user = request.user
-    if user.is_authenticated and user.is_staff:
+    if user.is_authenticated and user.is_staff and user.has_perm(VIEW_PERMISSION):
         return None
     if user.is_authenticated:
+        # The same rule as the dashboard's pages, which show the same counts.
         return HttpResponse(
-            "Staff access required.\n", status=403, content_type="text/plain"
+            f"Staff access with the {VIEW_PERMISSION} permission required.\n",
+            status=403,
+            content_type="text/plain",
         )
     response = HttpResponse(
         "Log in as a staff user or send an Authorization: Bearer token.\n",

@@ -5,7 +5,7 @@ import json
 import sys
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.urls import include, path
 
 from django_rq_lite import get_queue
@@ -27,6 +27,9 @@ ENDPOINTS = (
 
 pytestmark = [pytest.mark.urls("tests.test_metrics"), pytest.mark.django_db]
 
+# The app whose view_queue permission the endpoints need.
+APP = "django_rq_lite"
+
 
 @pytest.fixture
 def token_settings(settings):
@@ -37,6 +40,9 @@ def token_settings(settings):
 @pytest.fixture
 def staff_client(client):
     user = User.objects.create_user("operator", password="pw", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_queue", content_type__app_label=APP)
+    )
     client.force_login(user)
     return client
 
@@ -70,6 +76,19 @@ def test_non_staff_user_is_forbidden(client, url):
     response = client.get(url)
 
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
+def test_staff_user_without_permission_is_forbidden(client, url):
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(user)
+
+    response = client.get(url)
+
+    assert response.status_code == 403
+    assert response.content == (
+        b"Staff access with the django_rq_lite.view_queue permission required.\n"
+    )
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
