@@ -11,12 +11,13 @@ Celery's prefork pool with concurrency 1.
 
 For each repetition, each product in turn drains ``--jobs`` queued jobs.
 Once 50 of them are done, the probe reads each worker process's time on a
-CPU and its time ready to run while waiting for a CPU, from Linux's
-``/proc/PID/task/TID/schedstat`` summed over the process's threads, and
-reads them again when every job is done. It prints, per job, the medians
-over the repetitions for the process that runs the jobs (FastWorker's
-horse, Celery's pool process), its parent (FastWorker's worker process,
-Celery's main process), and the Redis server's CPU from ``INFO cpu``.
+CPU and its time ready to run while waiting for a CPU. Both come from
+Linux's ``/proc/PID/task/TID/schedstat``, summed over the process's
+threads. The probe reads them again when every job is done. It prints,
+per job, the medians over the repetitions for the process that runs the
+jobs (FastWorker's horse, Celery's pool process), its parent (FastWorker's
+worker process, Celery's main process), and the Redis server's CPU from
+``INFO cpu``.
 """
 
 from __future__ import annotations

@@ -20,13 +20,20 @@ class EnqueueError(redis.exceptions.ConnectionError):
     def __init__(self, queue_name: str, address: str, error: Exception) -> None:
         self.queue_name = queue_name
         self.address = address
-        # redis-py's messages often end with a period already.
-        detail = str(error).rstrip(".")
+        detail = error_detail(error)
         super().__init__(
             f"Could not enqueue a job on queue {queue_name!r}: Redis at {address} "
             f"failed with {type(error).__name__}: {detail}. Check that the server "
             "is running and that RQ_QUEUES points at it."
         )
+
+
+def error_detail(error: Exception) -> str:
+    """Return ``error``'s message without a final period, for a longer message.
+
+    redis-py's messages often end with a period already.
+    """
+    return str(error).rstrip(".")
 
 
 def describe_address(client: redis.Redis) -> str:

@@ -92,8 +92,9 @@ def collect_stats(names: list[str] | None = None) -> list[QueueStats]:
 # ends up in access logs and browser history, so these are rejected.
 QUERY_TOKEN_PARAMETERS = ("token", "access_token", "bearer")
 
-# The permission that a staff user needs, as for the dashboard's pages.
-VIEW_PERMISSION = "django_rq_lite.view_queue"
+# The permissions of which a staff user needs one, as for the dashboard's
+# pages: Django's admin lets the change permission view too.
+VIEW_PERMISSIONS = ("django_rq_lite.view_queue", "django_rq_lite.change_queue")
 
 
 def get_metrics_token() -> str:
@@ -128,10 +129,11 @@ def check_settings(options: dict) -> list:
 def check_access(request: HttpRequest) -> HttpResponse | None:
     """Return an error response unless the request may read queue statistics.
 
-    A staff user with the ``view_queue`` permission passes, as on the
-    dashboard's pages. So does a request whose ``Authorization: Bearer``
-    header matches ``RQ["METRICS_TOKEN"]``, compared in constant time. A
-    bearer header is ignored when no token is configured.
+    A staff user with the ``view_queue`` or ``change_queue`` permission
+    passes, as on the dashboard's pages. So does a request whose
+    ``Authorization: Bearer`` header matches ``RQ["METRICS_TOKEN"]``,
+    compared in constant time. A bearer header is ignored when no token is
+    configured.
     """
     if any(name in request.GET for name in QUERY_TOKEN_PARAMETERS):
         return HttpResponse(
@@ -152,12 +154,13 @@ def check_access(request: HttpRequest) -> HttpResponse | None:
         return HttpResponse("Invalid token.\n", status=403, content_type="text/plain")
 
     user = request.user
-    if user.is_authenticated and user.is_staff and user.has_perm(VIEW_PERMISSION):
+    may_view = any(user.has_perm(permission) for permission in VIEW_PERMISSIONS)
+    if user.is_authenticated and user.is_staff and may_view:
         return None
     if user.is_authenticated:
         # The same rule as the dashboard's pages, which show the same counts.
         return HttpResponse(
-            f"Staff access with the {VIEW_PERMISSION} permission required.\n",
+            f"Staff access with the {VIEW_PERMISSIONS[0]} permission required.\n",
             status=403,
             content_type="text/plain",
         )

@@ -92,6 +92,18 @@ def test_staff_user_without_permission_is_forbidden(client, url):
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
+def test_staff_user_with_change_permission_is_allowed(client, url):
+    # As in Django's admin, the change permission lets a user view too.
+    user = User.objects.create_user("editor", password="pw", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="change_queue", content_type__app_label=APP)
+    )
+    client.force_login(user)
+
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
 def test_staff_user_is_allowed(staff_client, url):
     response = staff_client.get(url)
 

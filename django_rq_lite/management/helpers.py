@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 
 from django_rq_lite import conf
+from django_rq_lite.exceptions import error_detail
 from django_rq_lite.queues import get_queue, same_server
 
 
@@ -50,8 +51,7 @@ def distinct_servers(queues: list[Queue]) -> list[Queue]:
 
 def redis_error(error: RedisError, action: str) -> CommandError:
     """Return the ``CommandError`` for a Redis failure during ``action``."""
-    # redis-py's messages often end with a period already.
-    detail = str(error).rstrip(".")
+    detail = error_detail(error)
     return CommandError(
         f"Failed to {action}: {type(error).__name__}: {detail}. Check that the "
         "Redis server in RQ_QUEUES is running and reachable."

@@ -197,12 +197,14 @@ def test_demo_stops_children_after_output_reader_exits(tmp_path):
         output = read_until(read_end, READY_LINE, TIMEOUT)
         os.close(read_end)
         pids = started_pids(output)
+
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
     left = [pid for pid in pids if not process_gone(pid)]
     for pid in left:
         # A failed stop must not leave the demo's children running after the

@@ -43,9 +43,9 @@ class Command(BaseCommand):
 
         self.stdout.write(f"Deleted {deleted} job(s).")
         if missing:
-            shown = ", ".join(shorten_id(job_id) for job_id in missing)
+            missing_ids = ", ".join(shorten_id(job_id) for job_id in missing)
             raise CommandError(
-                f"Jobs not found: {shown}. Check the ids and that "
+                f"Jobs not found: {missing_ids}. Check the ids and that "
                 f"--queue names a queue on the jobs' Redis server."
             )
 
